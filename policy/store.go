@@ -43,6 +43,11 @@ func (s *Store) SetOptions(opts Options) error { return errors.New("policy engin
 // Decide answers one request against the set in force.
 func (s *Store) Decide(r Request) Decision { return Decision{Verdict: Allow, Action: "Allow"} }
 
+// MayBlock reports whether the set in force could block an operation of this
+// domain (a Block rule, or an allow-list under block posture). The tracer
+// fails closed on unreadable arguments only where this is true.
+func (s *Store) MayBlock(op Operation) bool { return false }
+
 // Names lists the policies in force.
 func (s *Store) Names() []string { return nil }
 

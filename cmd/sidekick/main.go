@@ -1,0 +1,4 @@
+// Command sidekick receives KubeArmor events and fans them out. STUB.
+package main
+
+func main() {}
