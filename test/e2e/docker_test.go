@@ -265,3 +265,9 @@ func hostPIDsAlive(pids []int) []int {
 	}
 	return alive
 }
+
+func removeVolume(name string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, _ = dockerOut(ctx, "volume", "rm", "-f", name)
+}

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"net"
 	"os"
 	"strconv"
@@ -36,11 +35,7 @@ func newGroup(t *testing.T, s *suite) *group {
 	g.hostname = hostnameFor(g.name)
 	g.volume = g.name + "-kubearmor"
 	docker(t, time.Minute, "volume", "create", "--label", s.label, g.volume)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		_, _ = dockerOut(ctx, "volume", "rm", "-f", g.volume)
-	})
+	t.Cleanup(func() { removeVolume(g.volume) })
 	g.pause = g.name + "-pause"
 	removeOnCleanup(t, g.pause)
 	docker(t, time.Minute, "run", "-d", "--name", g.pause, "--label", s.label,
