@@ -1,6 +1,6 @@
 # The init container: nothing but the static tracer. Its only job is
 # `bluelock install /kubearmor` into the shared volume (dependsOn: COMPLETE / initContainers).
-# Keep equivalent to the final stage of the user-facing Dockerfile (docs/e2e.md).
+# Same content as the final stage of Dockerfile.bluelock (TestDockerfilesMatchRelease checks it).
 FROM scratch
 COPY bluelock /bluelock
 ENTRYPOINT ["/bluelock", "install", "/kubearmor"]
