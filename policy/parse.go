@@ -181,11 +181,8 @@ func decodePolicy(obj map[string]any, origin string, requireType bool) (KubeArmo
 	}
 	var ps problems
 	checkShape(obj, policyType, "", &ps)
-	if len(ps) > 0 {
-		return KubeArmorPolicy{}, ps.join(origin, name)
-	}
-	// The shape check guarantees this decode succeeds; re-encoding is the
-	// simplest way to reuse encoding/json's field mapping.
+	// checkShape dropped whatever did not fit, so this decode succeeds;
+	// re-encoding is the simplest way to reuse encoding/json's field mapping.
 	raw, err := json.Marshal(obj)
 	if err != nil {
 		return KubeArmorPolicy{}, &FieldError{Origin: origin, Policy: name, Reason: fmt.Sprintf("re-encode: %v", err)}
@@ -213,18 +210,21 @@ var (
 // checkShape walks a decoded JSON value alongside the Go type it must fill,
 // reporting unknown fields and wrong types with their full path. encoding/json
 // can do neither with indices, and the CRD's structural schema rejects both.
-func checkShape(v any, t reflect.Type, path string, ps *problems) {
+// It returns false when v cannot fill t; the caller then drops v, so the
+// document still decodes and the semantic checks report the rest of its
+// problems in the same pass.
+func checkShape(v any, t reflect.Type, path string, ps *problems) bool {
 	if v == nil {
-		return // null is the zero value, as Kubernetes treats it
+		return true // null is the zero value, as Kubernetes treats it
 	}
 	switch t.Kind() {
 	case reflect.Pointer:
-		checkShape(v, t.Elem(), path, ps)
+		return checkShape(v, t.Elem(), path, ps)
 	case reflect.Struct:
 		m, ok := v.(map[string]any)
 		if !ok {
 			ps.add(path, "expected an object, got "+jsonKind(v))
-			return
+			return false
 		}
 		fields := jsonFields(t)
 		for _, k := range sortedKeys(m) {
@@ -234,49 +234,60 @@ func checkShape(v any, t reflect.Type, path string, ps *problems) {
 					continue // Kubernetes bookkeeping (uid, managedFields, ...)
 				}
 				ps.add(join(path, k), "unknown field")
+				delete(m, k)
 				continue
 			}
-			checkShape(m[k], ft, join(path, k), ps)
+			if !checkShape(m[k], ft, join(path, k), ps) {
+				delete(m, k)
+			}
 		}
 	case reflect.Map:
 		m, ok := v.(map[string]any)
 		if !ok {
 			ps.add(path, "expected an object, got "+jsonKind(v))
-			return
+			return false
 		}
 		if t.Elem().Kind() == reflect.Interface {
-			return
+			return true
 		}
 		for _, k := range sortedKeys(m) {
-			checkShape(m[k], t.Elem(), join(path, k), ps)
+			if !checkShape(m[k], t.Elem(), join(path, k), ps) {
+				delete(m, k)
+			}
 		}
 	case reflect.Slice:
 		l, ok := v.([]any)
 		if !ok {
 			ps.add(path, "expected a list, got "+jsonKind(v))
-			return
+			return false
 		}
 		for i, e := range l {
-			checkShape(e, t.Elem(), path+"["+strconv.Itoa(i)+"]", ps)
+			if !checkShape(e, t.Elem(), path+"["+strconv.Itoa(i)+"]", ps) {
+				l[i] = nil
+			}
 		}
 	case reflect.String:
 		if _, ok := v.(string); !ok {
 			ps.add(path, "expected a string, got "+jsonKind(v))
+			return false
 		}
 	case reflect.Bool:
 		if _, ok := v.(bool); !ok {
 			ps.add(path, "expected true or false, got "+jsonKind(v))
+			return false
 		}
 	case reflect.Int:
 		n, ok := v.(json.Number)
 		if !ok {
 			ps.add(path, "expected an integer, got "+jsonKind(v))
-			return
+			return false
 		}
 		if _, err := strconv.ParseInt(string(n), 10, 32); err != nil {
 			ps.add(path, "expected an integer, got "+string(n))
+			return false
 		}
 	}
+	return true
 }
 
 // jsonFields maps JSON names to field types, flattening embedded structs as

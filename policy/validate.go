@@ -3,9 +3,9 @@ package policy
 import (
 	"fmt"
 	"maps"
-	"slices"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 )
