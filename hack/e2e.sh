@@ -63,13 +63,16 @@ VARIANT=minbase
 PACKAGES=socat,procps
 ROOTFS_RECIPE_VERSION=1
 
+rootfs_key() {
+	printf '%s\n' "$ROOTFS_RECIPE_VERSION" "$SUITE" "$VARIANT" "$PACKAGES" "$(uname -m)" | sha256sum | cut -c1-16
+}
+
 # rootfs_tarball prints the path of the cached root tarball, building it when missing.
 rootfs_tarball() {
-	local mirror key dir tar tmp
+	local mirror dir tar tmp
 	mirror=$(debian_mirror)
-	key=$(printf '%s\n' "$ROOTFS_RECIPE_VERSION" "$SUITE" "$VARIANT" "$PACKAGES" "$(uname -m)" | sha256sum | cut -c1-16)
 	dir=$CACHE/e2e
-	tar=$dir/rootfs-$SUITE-$key.tar
+	tar=$dir/rootfs-$SUITE-$(rootfs_key).tar
 	if [[ -s $tar ]]; then
 		echo "$tar"
 		return
@@ -90,13 +93,13 @@ rootfs_tarball() {
 	echo "$tar"
 }
 
-# ensure_rootfs_image prints the tag of the imported Debian root, importing it when missing.
+# ensure_rootfs_image prints the tag of the imported Debian root: the existing image with
+# the same content tag, else the cached tarball imported (built first when missing).
 ensure_rootfs_image() {
-	local tar sum tag
-	tar=$(rootfs_tarball)
-	sum=$(basename "$tar" .tar | sed 's/^rootfs-//')
-	tag=bluelock-rootfs:$sum
+	local tag tar
+	tag=bluelock-rootfs:$SUITE-$(rootfs_key)
 	if ! docker image inspect "$tag" >/dev/null 2>&1; then
+		tar=$(rootfs_tarball)
 		log "docker import $tar as $tag"
 		docker import --change 'CMD ["/bin/bash"]' "$tar" "$tag" >/dev/null
 	fi
