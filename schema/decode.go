@@ -1,0 +1,418 @@
+package schema
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+
+	pb "github.com/kubearmor/KubeArmor/protobuf"
+)
+
+// ErrTooLarge is wrapped by the error Decode returns for a body over its limit.
+var ErrTooLarge = errors.New("body too large")
+
+// ErrEmpty is returned for a body with no JSON value at all.
+var ErrEmpty = errors.New("empty body: want a JSON object, a JSON array of objects, or NDJSON")
+
+// FieldError is one problem with one field of one event.
+type FieldError struct {
+	Field string // the JSON key, "Owner.Name" for nested keys; "" for the event as a whole
+	Msg   string
+}
+
+func (e *FieldError) Error() string {
+	if e.Field == "" {
+		return e.Msg
+	}
+	return fmt.Sprintf("field %q: %s", e.Field, e.Msg)
+}
+
+// EventError is everything wrong with the event at Index (0-based, in input
+// order) of a decoded body.
+type EventError struct {
+	Index  int
+	Fields []*FieldError
+}
+
+func (e *EventError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "event %d: ", e.Index)
+	for i, f := range e.Fields {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString(f.Error())
+	}
+	return b.String()
+}
+
+// Errors lists the rejected events of one body, in input order.
+type Errors []*EventError
+
+func (es Errors) Error() string {
+	msgs := make([]string, len(es))
+	for i, e := range es {
+		msgs[i] = e.Error()
+	}
+	return strings.Join(msgs, "\n")
+}
+
+// Unwrap lets errors.As find each *EventError.
+func (es Errors) Unwrap() []error {
+	out := make([]error, len(es))
+	for i, e := range es {
+		out[i] = e
+	}
+	return out
+}
+
+// UnknownKey is a key Decode accepted but does not know: a field KubeArmor
+// added after this code, an alert-only key on a log, or a nested key.
+type UnknownKey struct {
+	Index int
+	Key   string
+}
+
+// Batch is the outcome of decoding one body: every value in it is either in
+// Events (valid, in input order) or in Rejected.
+type Batch struct {
+	Events   []Event
+	Rejected Errors
+	Unknown  []UnknownKey
+}
+
+// Total is the number of values found in the body.
+func (b *Batch) Total() int { return len(b.Events) + len(b.Rejected) }
+
+// Decode reads one JSON event, a JSON array of events, or NDJSON (one event
+// per line) from r, reading at most limit bytes, and validates every event.
+// It returns the valid events; if any event was rejected the error is an
+// Errors listing each one with its index, and the valid events are still
+// returned. A body over limit gives an error wrapping ErrTooLarge and no
+// events. Unknown keys are accepted (see DecodeBatch to see them).
+func Decode(r io.Reader, limit int64) ([]Event, error) {
+	b, err := DecodeBatch(r, limit)
+	if err != nil {
+		return nil, err
+	}
+	if len(b.Rejected) > 0 {
+		return b.Events, b.Rejected
+	}
+	return b.Events, nil
+}
+
+// DecodeBatch is Decode with the full outcome: valid events, rejected events
+// and unknown keys. Its error is only for the body as a whole: read failure,
+// too large, or empty.
+func DecodeBatch(r io.Reader, limit int64) (*Batch, error) {
+	if limit <= 0 {
+		return nil, fmt.Errorf("decode: limit must be positive, got %d", limit)
+	}
+	body, err := io.ReadAll(io.LimitReader(r, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("read body: %w", err)
+	}
+	if int64(len(body)) > limit {
+		return nil, fmt.Errorf("%w: over %d bytes", ErrTooLarge, limit)
+	}
+	return decodeBytes(body)
+}
+
+func decodeBytes(body []byte) (*Batch, error) {
+	start := skipSpace(body, 0)
+	if start == len(body) {
+		return nil, ErrEmpty
+	}
+	b := &Batch{}
+	if body[start] == '[' {
+		decodeArray(b, body, start)
+	} else {
+		decodeStream(b, body, start)
+	}
+	return b, nil
+}
+
+// decodeArray reads a JSON array of events. A syntax error inside the array
+// makes the rest unreadable: it is reported once, at the index it happened.
+func decodeArray(b *Batch, body []byte, start int) {
+	dec := json.NewDecoder(bytes.NewReader(body[start:]))
+	if _, err := dec.Token(); err != nil { // the '['
+		b.reject(0, "", "invalid JSON: "+err.Error())
+		return
+	}
+	i := 0
+	for dec.More() {
+		valueStart := skipSpace(body, start+int(dec.InputOffset()))
+		if valueStart < len(body) && body[valueStart] == ',' {
+			valueStart = skipSpace(body, valueStart+1)
+		}
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			b.reject(i, "", fmt.Sprintf("invalid JSON in the value at byte %d: %v (the rest of the array is unreadable)", valueStart, syntaxMsg(err)))
+			return
+		}
+		b.add(i, raw)
+		i++
+	}
+	if _, err := dec.Token(); err != nil { // the ']'
+		b.reject(i, "", fmt.Sprintf("invalid JSON at byte %d: %v", skipSpace(body, start+int(dec.InputOffset())), syntaxMsg(err)))
+		return
+	}
+	if end := start + int(dec.InputOffset()); skipSpace(body, end) != len(body) {
+		b.reject(i, "", fmt.Sprintf("unexpected data after the JSON array at byte %d", skipSpace(body, end)))
+	}
+}
+
+// decodeStream reads one or more concatenated JSON values (one object, or
+// NDJSON). After a syntax error it resumes at the next line, so one broken
+// line costs one event, not the rest of the body.
+func decodeStream(b *Batch, body []byte, pos int) {
+	i := 0
+	for {
+		pos = skipSpace(body, pos)
+		if pos >= len(body) {
+			return
+		}
+		dec := json.NewDecoder(bytes.NewReader(body[pos:]))
+		for {
+			valueStart := pos + int(dec.InputOffset())
+			valueStart = skipSpace(body, valueStart)
+			if valueStart >= len(body) {
+				return
+			}
+			var raw json.RawMessage
+			if err := dec.Decode(&raw); err != nil {
+				b.reject(i, "", fmt.Sprintf("invalid JSON in the value at byte %d: %v", valueStart, syntaxMsg(err)))
+				i++
+				nl := bytes.IndexByte(body[valueStart:], '\n')
+				if nl < 0 {
+					return
+				}
+				pos = valueStart + nl + 1
+				break
+			}
+			b.add(i, raw)
+			i++
+		}
+	}
+}
+
+func syntaxMsg(err error) string {
+	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+		return "unexpected end of input"
+	}
+	return err.Error()
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) {
+		switch b[i] {
+		case ' ', '\t', '\r', '\n':
+			i++
+		default:
+			return i
+		}
+	}
+	return i
+}
+
+func (b *Batch) reject(i int, field, msg string) {
+	b.Rejected = append(b.Rejected, &EventError{Index: i, Fields: []*FieldError{{Field: field, Msg: msg}}})
+}
+
+// add checks one raw value and appends it to Events or Rejected.
+func (b *Batch) add(i int, raw json.RawMessage) {
+	ev, problems, unknown := decodeOne(raw)
+	for _, k := range unknown {
+		b.Unknown = append(b.Unknown, UnknownKey{Index: i, Key: k})
+	}
+	if len(problems) > 0 {
+		b.Rejected = append(b.Rejected, &EventError{Index: i, Fields: problems})
+		return
+	}
+	b.Events = append(b.Events, ev)
+}
+
+// decodeOne checks the JSON types of one event against fieldSpecs, fills the
+// protobuf struct and runs Validate.
+func decodeOne(raw json.RawMessage) (Event, []*FieldError, []string) {
+	if k := jsonKind(raw); k != "object" {
+		return Event{}, []*FieldError{{Msg: "want a JSON object, got " + k}}, nil
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return Event{}, []*FieldError{{Msg: "invalid JSON: " + err.Error()}}, nil
+	}
+	var typ string
+	if t, ok := m["Type"]; ok {
+		_ = json.Unmarshal(t, &typ) // its type is checked below
+	}
+	alert := IsAlertType(typ)
+	var problems []*FieldError
+	var unknown []string
+	for _, k := range sortedKeys(m) {
+		v := m[k]
+		spec, ok := fieldSpecs[k]
+		if !ok {
+			if name, bad := caseFoldMatch(k, topLevelKeys); bad {
+				problems = append(problems, &FieldError{Field: k, Msg: fmt.Sprintf("unknown key differs only in case from %q (keys are case-sensitive)", name)})
+				continue
+			}
+			unknown = append(unknown, k)
+			continue
+		}
+		if spec.alertOnly && contains(logTypes[:], typ) {
+			// pb.Log has no such field: it would be dropped without a trace.
+			problems = append(problems, &FieldError{Field: k, Msg: fmt.Sprintf("only alerts have this key, and Type %s is a log", typ)})
+			continue
+		}
+		problems = append(problems, checkKind(k, spec, v, &unknown)...)
+	}
+	if len(problems) > 0 {
+		return Event{}, problems, unknown
+	}
+	var ev Event
+	if alert {
+		a := new(pb.Alert)
+		if err := json.Unmarshal(raw, a); err != nil {
+			return Event{}, []*FieldError{{Msg: "decode alert: " + err.Error()}}, unknown
+		}
+		ev = NewAlert(a)
+	} else {
+		l := new(pb.Log)
+		if err := json.Unmarshal(raw, l); err != nil {
+			return Event{}, []*FieldError{{Msg: "decode log: " + err.Error()}}, unknown
+		}
+		ev = NewLog(l)
+	}
+	if fe := ev.validate(); len(fe) > 0 {
+		return Event{}, fe, unknown
+	}
+	return ev, nil, unknown
+}
+
+func sortedKeys(m map[string]json.RawMessage) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	// insertion sort: events have a few dozen keys; keeps error order stable
+	for i := 1; i < len(keys); i++ {
+		for j := i; j > 0 && keys[j] < keys[j-1]; j-- {
+			keys[j], keys[j-1] = keys[j-1], keys[j]
+		}
+	}
+	return keys
+}
+
+func checkKind(k string, spec fieldSpec, v json.RawMessage, unknown *[]string) []*FieldError {
+	got := jsonKind(v)
+	bad := func() []*FieldError {
+		return []*FieldError{{Field: k, Msg: fmt.Sprintf("want %s, got %s", spec.kind, got)}}
+	}
+	switch spec.kind {
+	case kString:
+		if got != "string" {
+			return bad()
+		}
+		if spec.nonEmpty && string(v) == `""` {
+			return []*FieldError{{Field: k, Msg: "must not be empty (omit the key instead)"}}
+		}
+	case kInt32, kInt64:
+		if got != "number" {
+			return bad()
+		}
+		bits := 32
+		if spec.kind == kInt64 {
+			bits = 64
+		}
+		n, err := strconv.ParseInt(string(v), 10, bits)
+		if err != nil {
+			var ne *strconv.NumError
+			if errors.As(err, &ne) && errors.Is(ne.Err, strconv.ErrRange) {
+				return []*FieldError{{Field: k, Msg: fmt.Sprintf("integer %s out of range for int%d", v, bits)}}
+			}
+			return []*FieldError{{Field: k, Msg: fmt.Sprintf("want integer, got number %s", v)}}
+		}
+		if k == "Timestamp" && n <= 0 {
+			return []*FieldError{{Field: k, Msg: fmt.Sprintf("want a positive unix time in seconds, got %d", n)}}
+		}
+	case kStringList:
+		if got != "array" {
+			return bad()
+		}
+		var items []json.RawMessage
+		if err := json.Unmarshal(v, &items); err != nil {
+			return []*FieldError{{Field: k, Msg: err.Error()}}
+		}
+		for i, it := range items {
+			if g := jsonKind(it); g != "string" {
+				return []*FieldError{{Field: fmt.Sprintf("%s[%d]", k, i), Msg: "want string, got " + g}}
+			}
+		}
+	case kStringMap, kOwner, kExecEvent:
+		if got != "object" {
+			return bad()
+		}
+		var obj map[string]json.RawMessage
+		if err := json.Unmarshal(v, &obj); err != nil {
+			return []*FieldError{{Field: k, Msg: err.Error()}}
+		}
+		var known []string
+		switch spec.kind {
+		case kOwner:
+			known = ownerKeys[:]
+		case kExecEvent:
+			known = execEventKeys[:]
+		}
+		var out []*FieldError
+		for _, sub := range sortedKeys(obj) {
+			name := k + "." + sub
+			if known != nil && !contains(known, sub) {
+				if match, bad := caseFoldMatch(sub, func(yield func(string) bool) {
+					for _, s := range known {
+						if !yield(s) {
+							return
+						}
+					}
+				}); bad {
+					out = append(out, &FieldError{Field: name, Msg: fmt.Sprintf("unknown key differs only in case from %q (keys are case-sensitive)", match)})
+					continue
+				}
+				*unknown = append(*unknown, name)
+				continue
+			}
+			if g := jsonKind(obj[sub]); g != "string" {
+				out = append(out, &FieldError{Field: name, Msg: "want string, got " + g})
+			}
+		}
+		return out
+	}
+	return nil
+}
+
+// jsonKind names the JSON type of a syntactically valid value.
+func jsonKind(v []byte) string {
+	i := skipSpace(v, 0)
+	if i >= len(v) {
+		return "nothing"
+	}
+	switch v[i] {
+	case '"':
+		return "string"
+	case '{':
+		return "object"
+	case '[':
+		return "array"
+	case 't', 'f':
+		return "boolean"
+	case 'n':
+		return "null"
+	default:
+		return "number"
+	}
+}
