@@ -30,9 +30,24 @@ type dirNode struct {
 	children  map[string]*dirNode
 	recursive []*rule // rules on this directory with recursive: true
 	direct    []*rule // rules on this directory with recursive: false
+	// patterns whose literal prefix lies in this directory (pattern tree
+	// only). "*" does not cross "/", so a pattern can only match paths below
+	// the directory of its literal prefix: a lookup tries just the patterns
+	// on the path's way, not all of them.
+	patterns []patternRule
 }
 
 func (n *dirNode) insert(dir string, r *rule, recursive bool) {
+	n = n.node(dir)
+	if recursive {
+		n.recursive = append(n.recursive, r)
+	} else {
+		n.direct = append(n.direct, r)
+	}
+}
+
+// node returns (creating) the node of directory dir.
+func (n *dirNode) node(dir string) *dirNode {
 	for _, c := range strings.Split(strings.Trim(dir, "/"), "/") {
 		if c == "" {
 			continue
@@ -47,11 +62,7 @@ func (n *dirNode) insert(dir string, r *rule, recursive bool) {
 		}
 		n = child
 	}
-	if recursive {
-		n.recursive = append(n.recursive, r)
-	} else {
-		n.direct = append(n.direct, r)
-	}
+	return n
 }
 
 type patternRule struct {
@@ -67,7 +78,7 @@ type pathTable struct {
 	execNameSrc map[srcKey][]*rule
 	dirs        *dirNode            // nil when there are no generic dir rules
 	dirsSrc     map[string]*dirNode // by source
-	patterns    []patternRule
+	patterns    *dirNode            // nil when there are no patterns
 	// allowList is true once any Allow rule (fromSource ones included)
 	// exists: unmatched requests then get the default posture.
 	allowList bool
@@ -138,7 +149,17 @@ func (t *pathTable) addDir(dir string, recursive bool, srcs []FromSource, r *rul
 
 func (t *pathTable) addPattern(p string, r *rule) {
 	t.note(r)
-	t.patterns = append(t.patterns, patternRule{pattern: p, rule: r})
+	if t.patterns == nil {
+		t.patterns = &dirNode{}
+	}
+	// The literal prefix ends at the first glob metacharacter (or escape).
+	lit := p
+	if i := strings.IndexAny(p, "*?[\\"); i >= 0 {
+		lit = p[:i]
+	}
+	dir := lit[:strings.LastIndexByte(lit, '/')+1]
+	n := t.patterns.node(dir)
+	n.patterns = append(n.patterns, patternRule{pattern: p, rule: r})
 }
 
 // keyTable holds network (by protocol) or capability (by name) rules.

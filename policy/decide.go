@@ -152,12 +152,8 @@ func (rs *ruleSet) decidePath(t *pathTable, r *Request, process bool) Decision {
 		walkDirs(t.dirs, path, r, &m)
 	}
 	// Tier 5: patterns (filepath.Match: "*" does not cross "/").
-	if m.best == none {
-		for i := range t.patterns {
-			if ok, _ := filepath.Match(t.patterns[i].pattern, path); ok {
-				m.considerOne(t.patterns[i].rule, r)
-			}
-		}
+	if m.best == none && t.patterns != nil {
+		walkPatterns(t.patterns, path, r, &m)
 	}
 	// An Audit rule reports but must not open a hole in an allow-list under
 	// block posture: unless an Allow rule also grants the request, the
@@ -201,6 +197,24 @@ func walkDirs(n *dirNode, path string, r *Request, m *match) {
 	}
 }
 
+// walkPatterns tries the patterns stored on path's way through the pattern
+// tree (filepath.Match semantics: "*" and "?" do not match "/").
+func walkPatterns(n *dirNode, path string, r *Request, m *match) {
+	rest := strings.TrimPrefix(path, "/")
+	for n != nil {
+		for i := range n.patterns {
+			if ok, _ := filepath.Match(n.patterns[i].pattern, path); ok {
+				m.considerOne(n.patterns[i].rule, r)
+			}
+		}
+		i := strings.IndexByte(rest, '/')
+		if i < 0 || n.children == nil {
+			return
+		}
+		n, rest = n.children[rest[:i]], rest[i+1:]
+	}
+}
+
 // grantedByAllow reports whether any Allow rule, in any tier, grants r.
 func grantedByAllow(t *pathTable, r *Request, process bool) bool {
 	m := match{allowOnly: true}
@@ -217,10 +231,8 @@ func grantedByAllow(t *pathTable, r *Request, process bool) bool {
 	if t.dirs != nil {
 		walkDirs(t.dirs, r.Path, r, &m)
 	}
-	for i := range t.patterns {
-		if ok, _ := filepath.Match(t.patterns[i].pattern, r.Path); ok {
-			m.considerOne(t.patterns[i].rule, r)
-		}
+	if t.patterns != nil {
+		walkPatterns(t.patterns, r.Path, r, &m)
 	}
 	return m.best == allowed
 }
