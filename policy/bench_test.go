@@ -44,10 +44,10 @@ func benchRequests(n int) []Request {
 		base := fmt.Sprintf("/srv/app%d", k%(n/10+1))
 		src := fmt.Sprintf("/usr/bin/tool%d", k%7)
 		reqs = append(reqs,
-			Request{Op: OpFile, Path: fmt.Sprintf("%s/conf/file%d.yaml", base, k), Source: src},       // exact (or miss)
-			Request{Op: OpFile, Path: fmt.Sprintf("%s/data%d/a/b/c.bin", base, k), Source: src},       // dir
-			Request{Op: OpFile, Path: fmt.Sprintf("%s/logs/x.%d", base, k), Source: src},              // pattern
-			Request{Op: OpFile, Path: fmt.Sprintf("%s/keys/id_rsa", base), Source: src},               // fromSource dir
+			Request{Op: OpFile, Path: fmt.Sprintf("%s/conf/file%d.yaml", base, k), Source: src},      // exact (or miss)
+			Request{Op: OpFile, Path: fmt.Sprintf("%s/data%d/a/b/c.bin", base, k), Source: src},      // dir
+			Request{Op: OpFile, Path: fmt.Sprintf("%s/logs/x.%d", base, k), Source: src},             // pattern
+			Request{Op: OpFile, Path: fmt.Sprintf("%s/keys/id_rsa", base), Source: src},              // fromSource dir
 			Request{Op: OpFile, Path: "/usr/lib/x86_64-linux-gnu/libc.so.6", Source: "/usr/bin/app"}, // miss
 		)
 	}
