@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/bluelock/bluelock/policy"
 )
 
 // The structs mirror the fields of the ECS RegisterTaskDefinition input
@@ -474,5 +476,32 @@ func TestDecodeRejectsUnknownFields(t *testing.T) {
 	_, err := decode([]byte(`{"family":"x","containerDefinitions":[{"name":"a","image":"b","entrypoint":["/x"]}]}`))
 	if err == nil || !strings.Contains(err.Error(), `unknown field "entrypoint"`) {
 		t.Errorf("decode = %v, want an unknown field error", err)
+	}
+}
+
+func TestPoliciesParse(t *testing.T) {
+	t.Parallel()
+	files, err := filepath.Glob(filepath.Join("policies", "*.yaml"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no policies: %v", err)
+	}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ps, err := policy.Parse(data, f)
+		if err != nil {
+			t.Errorf("%v", err)
+			continue
+		}
+		for _, p := range ps {
+			if p.Metadata.Namespace != "" {
+				t.Errorf("%s: policy %s has namespace %q; a task has none", f, p.Metadata.Name, p.Metadata.Namespace)
+			}
+			if _, ok := p.Spec.Selector.MatchLabels[policy.ContainerNameLabel]; !ok {
+				t.Errorf("%s: policy %s does not select by %s", f, p.Metadata.Name, policy.ContainerNameLabel)
+			}
+		}
 	}
 }
