@@ -16,9 +16,10 @@ GOARCH_HOST    := $(shell $(GO) env GOARCH)
 # System packages the build and the tests need; installed when missing (root, Debian).
 APT_BUILD := libseccomp-dev pkg-config gcc
 APT_TEST  := busybox-static etcd-server debootstrap socat
-APT_BENCH := strace nginx-light wrk
+APT_BENCH := strace nginx-light wrk curl
+APT_DEMO  := curl
 
-.PHONY: all deps deps-test deps-bench build static-check test unit e2e demo bench lint fmt vet clean kube-apiserver
+.PHONY: all deps deps-test deps-bench deps-demo build static-check test unit e2e demo bench lint fmt vet clean kube-apiserver
 
 all: build
 
@@ -38,6 +39,8 @@ deps-test: deps
 	$(call apt_install,$(APT_TEST))
 deps-bench: deps
 	$(call apt_install,$(APT_BENCH))
+deps-demo: deps
+	$(call apt_install,$(APT_DEMO))
 
 build: deps $(BIN)/bluelock $(BIN)/sidekick static-check
 
@@ -86,7 +89,7 @@ test: deps-test build lint kube-apiserver
 e2e: deps-test build
 	@hack/e2e.sh
 
-demo: build
+demo: deps-demo build
 	@hack/demo.sh
 
 bench: deps-bench build
