@@ -197,10 +197,10 @@ type TLSServerConfig struct {
 // Config is the sidekick's global configuration. Per-output settings stay in
 // the Source and are read by BuildRoutes and the factories.
 type Config struct {
-	ListenAddress     string        // LISTENADDRESS (default "": all interfaces)
-	ListenPort        int           // LISTENPORT (default 2801)
-	BodyLimit         int64         // BODYLIMIT bytes (default 4 MiB)
-	AuthToken         string        // AUTH_TOKEN: bearer token required on / and /test
+	ListenAddress     string // LISTENADDRESS (default "": all interfaces)
+	ListenPort        int    // LISTENPORT (default 2801)
+	BodyLimit         int64  // BODYLIMIT bytes (default 4 MiB)
+	AuthToken         string // AUTH_TOKEN: bearer token required on / and /test
 	TLSServer         TLSServerConfig
 	QueueSize         int           // OUTPUT_QUEUESIZE (default 10000), per output
 	ShutdownTimeout   time.Duration // SHUTDOWN_TIMEOUT (default 10s)

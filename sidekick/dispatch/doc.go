@@ -1,6 +1,6 @@
 // Package dispatch fans accepted events out to the sidekick's outputs.
 //
-// How it works
+// # How it works
 //
 // Every output (a Route) gets its own bounded queue (a buffered channel of
 // QueueSize) and Workers goroutines that drain it; nothing is shared between
