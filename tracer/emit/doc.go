@@ -25,9 +25,12 @@
 //   - Connection errors, 5xx, 408 and 429 are retried with exponential backoff
 //     and jitter (Retry-After wins when present); meanwhile the queue absorbs
 //     events up to its bound and drops beyond it. Any other 4xx means the
-//     sidekick refuses the content: the batch is split in halves until the
-//     refused events are isolated, those are counted as Rejected and each
-//     distinct refusal text is logged once.
+//     sidekick refuses content and is never retried: the sidekick keeps the
+//     valid events of a body and its 400 answer counts them ("accepted"), so
+//     the rest are counted as Rejected (all of them when no count is given);
+//     resending would duplicate the accepted ones. A 413 is the exception:
+//     the batch is halved until it fits. Each distinct refusal text is
+//     logged once.
 //   - After a successful POST, if events were dropped because the queue was
 //     full since the last report, the sender sends a KubeArmor SystemEvent
 //     alert (Operation AlertThreshold, PolicyName "bluelock-emitter") whose

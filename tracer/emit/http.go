@@ -209,6 +209,7 @@ func NewHTTP(cfg HTTPConfig, logger *slog.Logger) (*HTTP, error) {
 			return nil, err
 		}
 	}
+	cfg.Container = withHostName(cfg.Container)
 	ctx, cancel := context.WithCancel(context.Background())
 	h := &HTTP{
 		cfg:      cfg,
@@ -376,9 +377,9 @@ func (h *HTTP) deliver(batch []item, sys bool) bool {
 	return h.sendRange(kept, h.body.Bytes(), h.offs, 0, len(kept), sys)
 }
 
-// sendRange posts events [lo, hi) of the encoded batch. A refusal of
-// several events is split in halves, so one bad event costs only itself
-// (and a 413 shrinks the batch until it fits).
+// sendRange posts events [lo, hi) of the encoded batch, retrying what can
+// succeed later. A 413 splits the batch in halves until it fits; another
+// 4xx ends the batch, counting as rejected what the sidekick did not accept.
 func (h *HTTP) sendRange(items []item, body []byte, offs []int, lo, hi int, sys bool) bool {
 	for attempt := 1; ; attempt++ {
 		err := h.post(body[offs[lo]:offs[hi]])
@@ -397,15 +398,32 @@ func (h *HTTP) sendRange(items []item, body []byte, offs []int, lo, hi int, sys 
 		}
 		var pe *postError
 		if errors.As(err, &pe) && !pe.retryable {
-			if hi-lo > 1 {
-				mid := lo + (hi-lo)/2
+			n := hi - lo
+			if pe.status == http.StatusRequestEntityTooLarge && n > 1 {
+				// Nothing was taken: halve the body until it fits.
+				mid := lo + n/2
 				a := h.sendRange(items, body, offs, lo, mid, sys)
 				b := h.sendRange(items, body, offs, mid, hi, sys)
 				return a || b
 			}
-			h.rejected.Add(1)
+			// The sidekick keeps the valid events of a body and refuses
+			// the others with a 400 that counts what it accepted: resending
+			// would duplicate the accepted ones, so the batch is done.
+			accepted := 0
+			if pe.accepted >= 0 && pe.accepted <= n {
+				accepted = pe.accepted
+			}
+			if accepted > 0 {
+				h.batches.Add(1)
+				if sys {
+					h.sysEvents.Add(uint64(accepted))
+				} else {
+					h.sent.Add(uint64(accepted))
+				}
+			}
+			h.rejected.Add(uint64(n - accepted))
 			h.logOnce(strconv.Itoa(pe.status), pe.text)
-			return false
+			return accepted > 0
 		}
 		if h.ctx.Err() != nil {
 			h.dropItems(items[lo:hi], sys)
@@ -457,6 +475,9 @@ type postError struct {
 	text       string
 	retryable  bool
 	retryAfter time.Duration
+	// accepted is the sidekick's count of events it kept from a refused
+	// body (its 400 answer's "accepted" field), or -1 when it gave none.
+	accepted int
 }
 
 func (e *postError) Error() string { return fmt.Sprintf("HTTP %d: %s", e.status, e.text) }
@@ -482,9 +503,12 @@ func (h *HTTP) post(body []byte) error {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 		return nil
 	}
-	text, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorText))
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	pe := &postError{status: resp.StatusCode, text: strings.TrimSpace(string(text))}
+	answer, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	text := strings.TrimSpace(string(answer))
+	if len(text) > maxErrorText {
+		text = text[:maxErrorText] + "..."
+	}
+	pe := &postError{status: resp.StatusCode, text: text, accepted: acceptedCount(answer)}
 	switch {
 	case resp.StatusCode == http.StatusTooManyRequests, resp.StatusCode >= 500:
 		pe.retryable = true
@@ -493,6 +517,18 @@ func (h *HTTP) post(body []byte) error {
 		pe.retryable = true
 	}
 	return pe
+}
+
+// acceptedCount reads the "accepted" count of a sidekick's 400 answer
+// ({"accepted": 3, "rejected": [...]}), -1 if there is none.
+func acceptedCount(answer []byte) int {
+	var v struct {
+		Accepted *int `json:"accepted"`
+	}
+	if json.Unmarshal(answer, &v) != nil || v.Accepted == nil {
+		return -1
+	}
+	return *v.Accepted
 }
 
 // parseRetryAfter reads delta-seconds or an HTTP date, capped at maxRetryAfter.

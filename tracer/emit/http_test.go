@@ -3,6 +3,7 @@ package emit
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -218,61 +219,107 @@ func TestHTTPRetryWaits(t *testing.T) {
 	}
 }
 
-// TestHTTPRejected: a 4xx other than 408/429 refuses content; the batch is
-// bisected so only the bad events are lost, and each distinct refusal text
-// is logged once.
-func TestHTTPRejected(t *testing.T) {
-	ctx := testCtx(t)
-	release := make(chan struct{})
-	first := true
-	sk, srv := newSidekick(t, func(w http.ResponseWriter, r request) {
-		if first {
-			first = false
-			<-release
-		}
-		for _, ev := range r.events {
-			if ev.Log != nil && strings.HasSuffix(ev.Log.Resource, "-66") {
-				http.Error(w, "event 66 is invalid: Resource is bad", http.StatusBadRequest)
-				return
+// TestHTTPRefused: a 4xx other than 408/429 is never retried. The sidekick
+// keeps the valid events of a body and says how many in its 400 answer, so
+// nothing is resent (that would duplicate them); a 413 halves the batch until
+// it fits. Each distinct refusal text is logged once.
+func TestHTTPRefused(t *testing.T) {
+	isBad := func(ev schema.Event) bool { return ev.Log != nil && strings.HasSuffix(ev.Log.Resource, "-66") }
+	tests := []struct {
+		name         string
+		respond      func(w http.ResponseWriter, r request) (kept []schema.Event)
+		emit         []schema.Event
+		wantKept     string // every event the sidekick kept, in order
+		wantSent     uint64
+		wantRejected uint64
+		wantLogged   string
+	}{
+		{
+			name: "400 counting the accepted events",
+			respond: func(w http.ResponseWriter, r request) []schema.Event {
+				var kept []schema.Event
+				for _, ev := range r.events {
+					if !isBad(ev) {
+						kept = append(kept, ev)
+					}
+				}
+				if len(kept) == len(r.events) {
+					return kept
+				}
+				w.WriteHeader(http.StatusBadRequest)
+				fmt.Fprintf(w, `{"accepted":%d,"rejected":[{"index":2,"error":"Resource: event 66 is invalid"}]}`, len(kept))
+				return kept
+			},
+			emit:     []schema.Event{testLog(1), testLog(2), testLog(66), testAlert(3), testLog(66)},
+			wantKept: "A0 L1 L2 A3", wantSent: 4, wantRejected: 2, wantLogged: "event 66 is invalid",
+		},
+		{
+			name: "400 without a count: the whole body is lost",
+			respond: func(w http.ResponseWriter, r request) []schema.Event {
+				for _, ev := range r.events {
+					if isBad(ev) {
+						http.Error(w, "bad body: event 66", http.StatusUnprocessableEntity)
+						return nil
+					}
+				}
+				return r.events
+			},
+			emit:     []schema.Event{testLog(1), testLog(66), testAlert(3)},
+			wantKept: "A0", wantSent: 1, wantRejected: 3, wantLogged: "bad body: event 66",
+		},
+		{
+			name: "413 halves the batch until it fits",
+			respond: func(w http.ResponseWriter, r request) []schema.Event {
+				if len(r.events) > 2 {
+					http.Error(w, "body too large", http.StatusRequestEntityTooLarge)
+					return nil
+				}
+				return r.events
+			},
+			emit:     []schema.Event{testLog(1), testLog(2), testLog(3), testAlert(4), testLog(5)},
+			wantKept: "A0 L1 L2 L3 A4 L5", wantSent: 6, wantRejected: 0,
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := testCtx(t)
+			release := make(chan struct{})
+			first := true
+			var kept []schema.Event // only the handler goroutine writes, before Close returns
+			sk, srv := newSidekick(t, func(w http.ResponseWriter, r request) {
+				if first {
+					first = false
+					<-release
+				}
+				kept = append(kept, tc.respond(w, r)...)
+			})
+			var logs logBuffer
+			h := newTestHTTP(t, HTTPConfig{URL: srv.URL, MaxBatchEvents: 5}, slog.New(slog.NewTextHandler(&logs, nil)))
+			h.Emit(testAlert(0))
+			sk.next(ctx) // A0 is in flight and held: what follows queues up
+			for _, ev := range tc.emit {
+				h.Emit(ev)
 			}
-		}
-		w.WriteHeader(http.StatusOK)
-	})
-	var logs logBuffer
-	h := newTestHTTP(t, HTTPConfig{URL: srv.URL}, slog.New(slog.NewTextHandler(&logs, nil)))
-	h.Emit(testAlert(0))
-	sk.next(ctx)
-	for _, ev := range []schema.Event{testLog(1), testLog(2), testLog(66), testAlert(3), testLog(4), testLog(66), testLog(5)} {
-		h.Emit(ev)
-	}
-	close(release)
-
-	var delivered []string
-	deadline := time.Now().Add(10 * time.Second) // only a guard: we stop on the count
-	for len(delivered) < 5 && time.Now().Before(deadline) {
-		r := sk.next(ctx)
-		bad := false
-		for _, ev := range r.events {
-			if ev.Log != nil && strings.HasSuffix(ev.Log.Resource, "-66") {
-				bad = true
+			close(release)
+			if err := h.Close(ctx); err != nil {
+				t.Fatal(err)
 			}
-		}
-		if !bad {
-			delivered = append(delivered, strings.Fields(tags(r.events))...)
-		}
-	}
-	if got := strings.Join(delivered, " "); got != "L1 L2 A3 L4 L5" {
-		t.Fatalf("delivered %q, want the good events in order", got)
-	}
-	if err := h.Close(ctx); err != nil {
-		t.Fatal(err)
-	}
-	st := h.Stats()
-	if st.Sent != 6 || st.Rejected != 2 || st.Retries != 0 {
-		t.Errorf("stats = %+v, want Sent=6 Rejected=2 Retries=0", st)
-	}
-	if n := strings.Count(logs.String(), "event 66 is invalid"); n != 1 {
-		t.Errorf("refusal logged %d times, want once:\n%s", n, logs.String())
+			if got := tags(kept); got != tc.wantKept {
+				t.Errorf("sidekick kept %q, want %q", got, tc.wantKept)
+			}
+			st := h.Stats()
+			if st.Sent != tc.wantSent || st.Rejected != tc.wantRejected || st.Retries != 0 {
+				t.Errorf("stats = %+v, want Sent=%d Rejected=%d Retries=0", st, tc.wantSent, tc.wantRejected)
+			}
+			if st.Sent+st.Rejected != st.Emitted {
+				t.Errorf("accounting: %+v", st)
+			}
+			if tc.wantLogged != "" {
+				if n := strings.Count(logs.String(), tc.wantLogged); n != 1 {
+					t.Errorf("refusal logged %d times, want once:\n%s", n, logs.String())
+				}
+			}
+		})
 	}
 }
 

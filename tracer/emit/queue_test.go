@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/bluelock/bluelock/schema"
+	"github.com/bluelock/bluelock/tracer/container"
 )
 
 // TestQueueBounds drives the queue alone through count and byte bounds.
@@ -150,5 +151,19 @@ func TestEncodeMatchesMarshal(t *testing.T) {
 	}
 	if err := encode(json.NewEncoder(io.Discard), schema.Event{}); err == nil {
 		t.Error("empty event encoded")
+	}
+}
+
+// TestDropReportValid: the sidekick validates every event; the drop report
+// must pass, including when the container context is unknown.
+func TestDropReportValid(t *testing.T) {
+	for _, info := range []container.Info{testInfo(), withHostName(container.Info{})} {
+		ev := dropReport(info, testNow, 1, 2)
+		if err := ev.Validate(); err != nil {
+			t.Errorf("drop report with %+v: %v", info, err)
+		}
+		if !ev.IsAlert() || ev.Type() != schema.TypeSystemEvent {
+			t.Errorf("drop report is not a SystemEvent alert: %+v", ev.Alert)
+		}
 	}
 }

@@ -2,6 +2,7 @@ package emit
 
 import (
 	"fmt"
+	"os"
 	"time"
 
 	pb "github.com/kubearmor/KubeArmor/protobuf"
@@ -39,6 +40,17 @@ func dropReport(info container.Info, now time.Time, alerts, logs uint64) schema.
 		Message: fmt.Sprintf("bluelock dropped %d events (%d alerts, %d logs) while the sidekick was unreachable or the queue was full",
 			alerts+logs, alerts, logs),
 	})
+}
+
+// withHostName fills a missing HostName from the kernel: the sidekick
+// requires one on every event, and a drop report it refused would be lost.
+func withHostName(info container.Info) container.Info {
+	if info.HostName == "" {
+		if h, err := os.Hostname(); err == nil {
+			info.HostName = h
+		}
+	}
+	return info
 }
 
 // reporter remembers how many full-queue drops were already reported. It is

@@ -71,6 +71,7 @@ func NewWriterWith(cfg WriterConfig, w io.Writer, logger *slog.Logger) *Writer {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	cfg.Container = withHostName(cfg.Container)
 	wr := &Writer{
 		cfg:    cfg,
 		logger: logger.With("emitter", "writer"),
