@@ -55,7 +55,7 @@ func addRule(f *seccomp.ScmpFilter, r Rule) error {
 	switch r.Action {
 	case Trace:
 		act = seccomp.ActTrace
-	case Errno:
+	case ErrnoAction:
 		act = seccomp.ActErrno.SetReturnCode(int16(r.Errno))
 	default:
 		return fmt.Errorf("syscall %q: unknown action %d", r.Syscall, r.Action)

@@ -1,6 +1,18 @@
 package filter
 
-import "golang.org/x/sys/unix"
+// Linux values, spelled out so this pure file means the same on every GOOS
+// (golang.org/x/sys/unix uses the build platform's numbers).
+const (
+	errEPERM  Errno = 1
+	errENOSYS Errno = 38
+
+	seccompFilterFlagNewListener = 0x8      // SECCOMP_FILTER_FLAG_NEW_LISTENER
+	cloneUntraced                = 0x800000 // CLONE_UNTRACED
+	prSetDumpable                = 4        // PR_SET_DUMPABLE
+)
+
+// Errno is a Linux errno value returned by an Errno rule.
+type Errno uint16
 
 // Action is what the filter does with a syscall that a Rule matches.
 type Action uint8
@@ -10,16 +22,16 @@ const (
 	// decide. Without a tracer attached the kernel fails the syscall with
 	// ENOSYS, so a dead tracer fails closed.
 	Trace Action = iota + 1
-	// Errno fails the syscall with Rule.Errno without running it (0 = fake
+	// ErrnoAction fails the syscall with Rule.Errno without running it (0 = fake
 	// success).
-	Errno
+	ErrnoAction
 )
 
 func (a Action) String() string {
 	switch a {
 	case Trace:
 		return "trace"
-	case Errno:
+	case ErrnoAction:
 		return "errno"
 	}
 	return "unknown"
@@ -48,7 +60,7 @@ type Cond struct {
 type Rule struct {
 	Syscall string
 	Action  Action
-	Errno   unix.Errno
+	Errno   Errno
 	Conds   []Cond
 	// Why is the reason, kept next to the rule so reviews see it.
 	Why string
@@ -80,35 +92,35 @@ var traced = [...]string{
 // If you change this list, also change filter_linux_test.go and the
 // refusal tests in tracer/tracer_linux_test.go, and docs/limitations.md.
 var refused = [...]Rule{
-	{Syscall: "ptrace", Action: Errno, Errno: unix.EPERM,
+	{Syscall: "ptrace", Action: ErrnoAction, Errno: errEPERM,
 		Why: "a tracee that ptraces its own children steals their seccomp stops (CLONE_UNTRACED+SEIZE bypass)"},
-	{Syscall: "process_vm_writev", Action: Errno, Errno: unix.EPERM,
+	{Syscall: "process_vm_writev", Action: ErrnoAction, Errno: errEPERM,
 		Why: "writing another tracee's memory after we checked it"},
-	{Syscall: "io_uring_setup", Action: Errno, Errno: unix.ENOSYS,
+	{Syscall: "io_uring_setup", Action: ErrnoAction, Errno: errENOSYS,
 		Why: "io_uring opens, connects and renames without syscalls; ENOSYS makes runtimes fall back"},
-	{Syscall: "io_uring_enter", Action: Errno, Errno: unix.ENOSYS,
+	{Syscall: "io_uring_enter", Action: ErrnoAction, Errno: errENOSYS,
 		Why: "a ring fd can arrive over SCM_RIGHTS from outside the tree"},
-	{Syscall: "io_uring_register", Action: Errno, Errno: unix.ENOSYS,
+	{Syscall: "io_uring_register", Action: ErrnoAction, Errno: errENOSYS,
 		Why: "as io_uring_enter"},
-	{Syscall: "seccomp", Action: Errno, Errno: unix.EPERM,
-		Conds: []Cond{{Arg: 1, Op: MaskedEqual, Mask: unix.SECCOMP_FILTER_FLAG_NEW_LISTENER, Value: unix.SECCOMP_FILTER_FLAG_NEW_LISTENER}},
+	{Syscall: "seccomp", Action: ErrnoAction, Errno: errEPERM,
+		Conds: []Cond{{Arg: 1, Op: MaskedEqual, Mask: seccompFilterFlagNewListener, Value: seccompFilterFlagNewListener}},
 		Why:   "a USER_NOTIF filter outranks RET_TRACE: its listener would answer instead of us"},
-	{Syscall: "clone", Action: Errno, Errno: unix.EPERM,
-		Conds: []Cond{{Arg: 0, Op: MaskedEqual, Mask: unix.CLONE_UNTRACED, Value: unix.CLONE_UNTRACED}},
+	{Syscall: "clone", Action: ErrnoAction, Errno: errEPERM,
+		Conds: []Cond{{Arg: 0, Op: MaskedEqual, Mask: cloneUntraced, Value: cloneUntraced}},
 		Why:   "an untraced child would run without us"},
-	{Syscall: "clone3", Action: Errno, Errno: unix.ENOSYS,
+	{Syscall: "clone3", Action: ErrnoAction, Errno: errENOSYS,
 		Why: "its flags are in memory where BPF cannot look; glibc and Go fall back to clone on ENOSYS"},
-	{Syscall: "pidfd_getfd", Action: Errno, Errno: unix.EPERM,
+	{Syscall: "pidfd_getfd", Action: ErrnoAction, Errno: errEPERM,
 		Why: "stealing descriptors from other processes"},
-	{Syscall: "userfaultfd", Action: Errno, Errno: unix.EPERM,
+	{Syscall: "userfaultfd", Action: ErrnoAction, Errno: errEPERM,
 		Why: "stalls kernel copies mid-syscall, widening TOCTOU races"},
-	{Syscall: "open_by_handle_at", Action: Errno, Errno: unix.EPERM,
+	{Syscall: "open_by_handle_at", Action: ErrnoAction, Errno: errEPERM,
 		Why: "opens files by handle, bypassing path rules (shocker)"},
-	{Syscall: "name_to_handle_at", Action: Errno, Errno: unix.EPERM,
+	{Syscall: "name_to_handle_at", Action: ErrnoAction, Errno: errEPERM,
 		Why: "the other half of open_by_handle_at"},
-	{Syscall: "prctl", Action: Errno, Errno: 0,
+	{Syscall: "prctl", Action: ErrnoAction, Errno: 0,
 		Conds: []Cond{
-			{Arg: 0, Op: Equal, Value: unix.PR_SET_DUMPABLE},
+			{Arg: 0, Op: Equal, Value: prSetDumpable},
 			{Arg: 1, Op: Equal, Value: 0},
 		},
 		Why: "a non-dumpable tracee's memory is unreadable without CAP_SYS_PTRACE; pretend success"},

@@ -1,0 +1,101 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/bluelock/bluelock/tracer"
+)
+
+// statsCollector exposes tracer.Stats as bluelock_tracer_* metrics, read at
+// scrape time (the stop loop only bumps atomics).
+type statsCollector struct {
+	stats        *tracer.Stats
+	syscalls     *prometheus.Desc
+	decisions    *prometheus.Desc
+	unreadable   *prometheus.Desc
+	failedClosed *prometheus.Desc
+	postExec     *prometheus.Desc
+	tracees      *prometheus.Desc
+	traceesTotal *prometheus.Desc
+	events       *prometheus.Desc
+}
+
+func newStatsCollector(s *tracer.Stats) *statsCollector {
+	return &statsCollector{
+		stats:        s,
+		syscalls:     prometheus.NewDesc("bluelock_tracer_syscalls_trapped_total", "Syscalls stopped in the tracer, by name.", []string{"syscall"}, nil),
+		decisions:    prometheus.NewDesc("bluelock_tracer_decisions_total", "Trapped syscalls by verdict.", []string{"verdict"}, nil),
+		unreadable:   prometheus.NewDesc("bluelock_tracer_unreadable_arguments_total", "Trapped syscalls whose decision-relevant argument could not be read.", nil, nil),
+		failedClosed: prometheus.NewDesc("bluelock_tracer_failed_closed_total", "Syscalls denied because an argument could not be read.", nil, nil),
+		postExec:     prometheus.NewDesc("bluelock_tracer_post_exec_kills_total", "Processes killed because the image really loaded is blocked.", nil, nil),
+		tracees:      prometheus.NewDesc("bluelock_tracer_tracees", "Traced threads alive now.", nil, nil),
+		traceesTotal: prometheus.NewDesc("bluelock_tracer_tracees_total", "Traced threads seen.", nil, nil),
+		events:       prometheus.NewDesc("bluelock_tracer_events_total", "Events handed to the emitter.", nil, nil),
+	}
+}
+
+func (c *statsCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.syscalls, c.decisions, c.unreadable, c.failedClosed, c.postExec, c.tracees, c.traceesTotal, c.events} {
+		ch <- d
+	}
+}
+
+func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
+	for name, n := range c.stats.Syscalls() {
+		ch <- prometheus.MustNewConstMetric(c.syscalls, prometheus.CounterValue, float64(n), name)
+	}
+	for v, n := range c.stats.Decisions() {
+		ch <- prometheus.MustNewConstMetric(c.decisions, prometheus.CounterValue, float64(n), v.String())
+	}
+	ch <- prometheus.MustNewConstMetric(c.unreadable, prometheus.CounterValue, float64(c.stats.Unreadable.Load()))
+	ch <- prometheus.MustNewConstMetric(c.failedClosed, prometheus.CounterValue, float64(c.stats.FailedClosed.Load()))
+	ch <- prometheus.MustNewConstMetric(c.postExec, prometheus.CounterValue, float64(c.stats.PostExecKills.Load()))
+	ch <- prometheus.MustNewConstMetric(c.tracees, prometheus.GaugeValue, float64(c.stats.Tracees.Load()))
+	ch <- prometheus.MustNewConstMetric(c.traceesTotal, prometheus.CounterValue, float64(c.stats.TraceesTotal.Load()))
+	ch <- prometheus.MustNewConstMetric(c.events, prometheus.CounterValue, float64(c.stats.Events.Load()))
+}
+
+// newMetricsHandler serves the tracer's counters from a private registry
+// (never the global default one).
+func newMetricsHandler(s *tracer.Stats) (http.Handler, error) {
+	reg := prometheus.NewRegistry()
+	if err := reg.Register(newStatsCollector(s)); err != nil {
+		return nil, fmt.Errorf("register tracer metrics: %w", err)
+	}
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), nil
+}
+
+// serveMetrics listens on addr and serves /metrics until stop is called.
+func serveMetrics(ctx context.Context, addr string, s *tracer.Stats, logger *slog.Logger) (stop func(), err error) {
+	h, err := newMetricsHandler(s)
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("--metrics-addr %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", h)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			logger.Warn("metrics server stopped", "err", err)
+		}
+	}()
+	logger.Info("serving metrics", "addr", ln.Addr().String())
+	return func() {
+		sctx, cancel := context.WithTimeout(ctx, time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}, nil
+}

@@ -1,0 +1,207 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/bluelock/bluelock/policy"
+	"github.com/bluelock/bluelock/policy/source"
+	"github.com/bluelock/bluelock/tracer"
+	"github.com/bluelock/bluelock/tracer/container"
+	"github.com/bluelock/bluelock/tracer/emit"
+)
+
+// forwarded are the signals PID 1 passes on to the app, as tini does.
+var forwarded = [...]os.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT,
+	syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGWINCH}
+
+// flushTimeout bounds how long events may take to leave after the app exits.
+const flushTimeout = 3 * time.Second
+
+type runFlags struct {
+	visibility  string
+	emit        string
+	postureFile string
+	postureNet  string
+	postureCaps string
+	metricsAddr string
+	logLevel    string
+	sources     source.Config
+}
+
+func envOr(getenv func(string) string, name, def string) string {
+	if v := getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+func (f *runFlags) register(fs *flag.FlagSet, getenv func(string) string) {
+	defEmit := "stdout"
+	if getenv("SIDEKICK_URL") != "" {
+		defEmit = "sidekick"
+	}
+	fs.StringVar(&f.visibility, "visibility", envOr(getenv, "BLUELOCK_VISIBILITY", "process,file,network"),
+		"operations logged when no policy matched: process,file,network,capabilities,syscall or none (BLUELOCK_VISIBILITY)")
+	fs.StringVar(&f.emit, "emit", envOr(getenv, "BLUELOCK_EMIT", defEmit),
+		"where events go: stdout, file:PATH or sidekick (SIDEKICK_URL) (BLUELOCK_EMIT)")
+	fs.StringVar(&f.postureFile, "posture-file", getenv("BLUELOCK_POSTURE_FILE"), "default file (and process) posture: block or audit (BLUELOCK_POSTURE_FILE)")
+	fs.StringVar(&f.postureNet, "posture-network", getenv("BLUELOCK_POSTURE_NETWORK"), "default network posture: block or audit (BLUELOCK_POSTURE_NETWORK)")
+	fs.StringVar(&f.postureCaps, "posture-capabilities", getenv("BLUELOCK_POSTURE_CAPABILITIES"), "default capabilities posture: block or audit (BLUELOCK_POSTURE_CAPABILITIES)")
+	fs.StringVar(&f.metricsAddr, "metrics-addr", getenv("BLUELOCK_METRICS_ADDR"), "serve Prometheus metrics on this address (off when empty) (BLUELOCK_METRICS_ADDR)")
+	fs.StringVar(&f.logLevel, "log-level", envOr(getenv, "BLUELOCK_LOG_LEVEL", "info"), "debug, info, warn or error (BLUELOCK_LOG_LEVEL)")
+	f.sources.RegisterFlags(fs)
+}
+
+// runMain is run mode: `bluelock [flags] [--] CMD ARGS...`. Flags stop at
+// the first non-flag argument (Go's flag package does), so the app's own
+// flags are never ours.
+func runMain(args []string, getenv func(string) string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("bluelock", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: bluelock [flags] [--] CMD ARGS...\n       bluelock policy ...\n       bluelock inject ...\n       bluelock install DIR")
+		fs.PrintDefaults()
+	}
+	var f runFlags
+	f.register(fs, getenv)
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	cmd := fs.Args()
+	if len(cmd) == 0 {
+		fs.Usage()
+		return 2
+	}
+
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(f.logLevel)); err != nil {
+		fmt.Fprintf(stderr, "bluelock: --log-level %q: %v\n", f.logLevel, err)
+		return 2
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+
+	code, err := run(cmd, f, getenv, logger)
+	if err != nil {
+		logger.Error("bluelock: not starting the app", "err", err)
+		fmt.Fprintf(stderr, "bluelock: %v\n", err)
+		return 1
+	}
+	return code
+}
+
+func run(cmd []string, f runFlags, getenv func(string) string, logger *slog.Logger) (int, error) {
+	vis, err := tracer.ParseVisibility(f.visibility)
+	if err != nil {
+		return 0, err
+	}
+	var postures [3]policy.Posture
+	for i, p := range []struct{ flag, v string }{
+		{"--posture-file", f.postureFile}, {"--posture-network", f.postureNet}, {"--posture-capabilities", f.postureCaps},
+	} {
+		if postures[i], err = policy.ParsePosture(p.v); err != nil {
+			return 0, fmt.Errorf("%s: %w", p.flag, err)
+		}
+	}
+
+	// Forwarding starts before anything slow, so a SIGTERM during start-up
+	// is not lost: it waits in the channel for the app.
+	sigs := make(chan os.Signal, 16)
+	signal.Notify(sigs, forwarded[:]...)
+	defer signal.Stop(sigs)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	info := container.Detect(ctx, logger)
+	store := policy.NewStore(policy.Options{
+		ContainerName:       info.ContainerName,
+		Namespace:           info.NamespaceName,
+		Labels:              info.LabelsMap,
+		FilePosture:         postures[0],
+		NetworkPosture:      postures[1],
+		CapabilitiesPosture: postures[2],
+		Audited:             info.Annotations["kubearmor-policy"] == "audited",
+	})
+
+	emitter, closeEmitter, err := newEmitter(f.emit, info, getenv, logger)
+	if err != nil {
+		return 0, err
+	}
+	defer func() {
+		fctx, fcancel := context.WithTimeout(context.Background(), flushTimeout)
+		defer fcancel()
+		if err := closeEmitter(fctx); err != nil {
+			logger.Warn("events not all delivered", "err", err)
+		}
+	}()
+
+	// The start-up gate: returns once the policies are in force.
+	if err := source.Start(ctx, f.sources, store, logger); err != nil {
+		return 0, fmt.Errorf("policies: %w", err)
+	}
+	logger.Info("policies in force", "policies", strings.Join(store.Names(), ","), "count", len(store.Names()))
+
+	stats := tracer.NewStats()
+	if f.metricsAddr != "" {
+		stop, err := serveMetrics(ctx, f.metricsAddr, stats, logger)
+		if err != nil {
+			return 0, err
+		}
+		defer stop()
+	}
+
+	return tracer.Run(ctx, tracer.Config{
+		Args:       cmd,
+		Policy:     store,
+		Emitter:    emitter,
+		Visibility: vis,
+		Container:  info,
+		Logger:     logger,
+		Stats:      stats,
+		Signals:    sigs,
+	})
+}
+
+// newEmitter builds the event sink named by spec.
+func newEmitter(spec string, info container.Info, getenv func(string) string, logger *slog.Logger) (tracer.Emitter, func(context.Context) error, error) {
+	switch {
+	case spec == "stdout":
+		w := emit.NewWriter(os.Stdout)
+		return w, w.Close, nil
+	case strings.HasPrefix(spec, "file:"):
+		path := strings.TrimPrefix(spec, "file:")
+		fh, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+		if err != nil {
+			return nil, nil, fmt.Errorf("--emit %s: %w", spec, err)
+		}
+		w := emit.NewWriter(fh)
+		return w, func(ctx context.Context) error {
+			return errors.Join(w.Close(ctx), fh.Close())
+		}, nil
+	case spec == "sidekick":
+		cfg, err := emit.HTTPConfigFromEnv(getenv)
+		if err != nil {
+			return nil, nil, err
+		}
+		if cfg.URL == "" {
+			return nil, nil, errors.New("--emit sidekick needs SIDEKICK_URL")
+		}
+		cfg.Container = info
+		h, err := emit.NewHTTP(cfg, logger)
+		if err != nil {
+			return nil, nil, fmt.Errorf("sidekick emitter: %w", err)
+		}
+		return h, h.Close, nil
+	}
+	return nil, nil, fmt.Errorf("--emit %q: want stdout, file:PATH or sidekick", spec)
+}

@@ -1,0 +1,335 @@
+package tracer
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"os/signal"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/bluelock/bluelock/policy"
+	"github.com/bluelock/bluelock/schema"
+	"github.com/bluelock/bluelock/tracer/container"
+)
+
+// helperEnv makes the test binary a scripted tracee: TestMain runs
+// helperMain(os.Args[1:]) instead of the tests (runc's init_test.go idea).
+const helperEnv = "BLUELOCK_TEST_HELPER"
+
+func TestMain(m *testing.M) {
+	MaybeStage2()
+	if os.Getenv(helperEnv) != "" {
+		os.Exit(helperMain(os.Args[1:]))
+	}
+	os.Exit(m.Run())
+}
+
+// helperMain performs one scripted action and reports through its exit
+// code: 0 success, 13 EACCES, 1 anything else (printed).
+func helperMain(args []string) int {
+	errnoExit := func(err error) int {
+		switch {
+		case err == nil:
+			return 0
+		case errors.Is(err, unix.EACCES):
+			return 13
+		case errors.Is(err, unix.EPERM):
+			return 1
+		case errors.Is(err, unix.ENOSYS):
+			return 38
+		}
+		fmt.Fprintln(os.Stderr, "helper:", err)
+		return 2
+	}
+	switch args[0] {
+	case "open": // open PATH [FLAGS]
+		fd, err := unix.Open(args[1], unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err == nil {
+			unix.Close(fd)
+		}
+		return errnoExit(err)
+	case "write": // write PATH: O_WRONLY|O_CREAT|O_TRUNC
+		fd, err := unix.Openat(unix.AT_FDCWD, args[1], unix.O_WRONLY|unix.O_CREAT|unix.O_TRUNC|unix.O_CLOEXEC, 0o600)
+		if err == nil {
+			unix.Close(fd)
+		}
+		return errnoExit(err)
+	case "thread-open": // open PATH from a second OS thread
+		errc := make(chan error)
+		go func() {
+			runtime.LockOSThread() // a fresh thread: never unlocked, so it dies with the goroutine
+			fd, err := unix.Open(args[1], unix.O_RDONLY|unix.O_CLOEXEC, 0)
+			if err == nil {
+				unix.Close(fd)
+			}
+			errc <- err
+		}()
+		return errnoExit(<-errc)
+	case "thread-exec": // exec PATH ARGS... from a non-leader thread
+		errc := make(chan error)
+		go func() {
+			runtime.LockOSThread()
+			errc <- unix.Exec(args[1], args[1:], os.Environ())
+		}()
+		return errnoExit(<-errc)
+	case "exec": // exec PATH ARGS...
+		return errnoExit(unix.Exec(args[1], args[1:], os.Environ()))
+	case "fork-exec": // run PATH ARGS... as a child, exit with its code
+		cmd := exec.Command(args[1], args[2:]...)
+		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+		err := cmd.Run()
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return ee.ExitCode()
+		}
+		if err != nil {
+			return errnoExit(err)
+		}
+		return 0
+	case "vfork-exec": // posix_spawn-style: clone(CLONE_VM|CLONE_VFORK) then exec
+		pid, err := syscall.ForkExec(args[1], args[1:], &syscall.ProcAttr{Files: []uintptr{0, 1, 2}})
+		if err != nil {
+			return errnoExit(err)
+		}
+		var ws unix.WaitStatus
+		if _, err := unix.Wait4(pid, &ws, 0, nil); err != nil {
+			return errnoExit(err)
+		}
+		return ws.ExitStatus()
+	case "connect": // connect HOST:PORT (tcp)
+		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			return errnoExit(err)
+		}
+		defer unix.Close(fd)
+		return errnoExit(unix.Connect(fd, &unix.SockaddrInet4{Port: 9, Addr: [4]byte{127, 0, 0, 1}}))
+	case "sigterm": // wait for SIGTERM in a handler, then exit 42
+		ch := make(chan os.Signal, 1)
+		signal.Notify(ch, syscall.SIGTERM)
+		fmt.Println("ready")
+		<-ch
+		return 42
+	case "kill-self": // die by signal N
+		unix.Kill(os.Getpid(), unix.SIGUSR1)
+		select {}
+	case "exit": // exit with code N
+		var n int
+		fmt.Sscan(args[1], &n)
+		return n
+	case "ptrace":
+		_, _, e := unix.RawSyscall6(unix.SYS_PTRACE, unix.PTRACE_TRACEME, 0, 0, 0, 0, 0)
+		return errnoExit(errnoOrNil(e))
+	case "io_uring":
+		_, _, e := unix.RawSyscall(unix.SYS_IO_URING_SETUP, 8, 0, 0)
+		return errnoExit(errnoOrNil(e))
+	case "clone-untraced":
+		_, _, e := unix.RawSyscall6(unix.SYS_CLONE, unix.CLONE_UNTRACED|uintptr(unix.SIGCHLD), 0, 0, 0, 0, 0)
+		return errnoExit(errnoOrNil(e)) // on success the child returns here too and exits 0: fine
+	case "new-listener":
+		_, _, e := unix.RawSyscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER, unix.SECCOMP_FILTER_FLAG_NEW_LISTENER, 0)
+		return errnoExit(errnoOrNil(e))
+	case "clone3":
+		_, _, e := unix.RawSyscall(unix.SYS_CLONE3, 0, 0, 0)
+		return errnoExit(errnoOrNil(e))
+	case "dumpable": // PR_SET_DUMPABLE 0 must "succeed" and change nothing
+		if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
+			return errnoExit(err)
+		}
+		d, _ := unix.PrctlRetInt(unix.PR_GET_DUMPABLE, 0, 0, 0, 0)
+		return d // 1 when the filter faked it
+	case "caps": // print CapEff/CapPrm/CapBnd/CapAmb/CapInh and NoNewPrivs
+		b, _ := os.ReadFile("/proc/self/status")
+		for _, l := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(l, "Cap") || strings.HasPrefix(l, "NoNewPrivs") {
+				fmt.Println(l)
+			}
+		}
+		return 0
+	}
+	fmt.Fprintln(os.Stderr, "helper: unknown action", args)
+	return 2
+}
+
+func errnoOrNil(e syscall.Errno) error {
+	if e == 0 {
+		return nil
+	}
+	return e
+}
+
+// requirePtrace skips when this process may not trace (not root, or ptrace
+// disabled by Yama/seccomp): the tracer tests need real ptrace.
+func requirePtrace(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("tracer tests need root (CAP_SYS_PTRACE and seccomp); CI runs them as root")
+	}
+	if b, err := os.ReadFile("/proc/sys/kernel/yama/ptrace_scope"); err == nil && strings.TrimSpace(string(b)) == "3" {
+		t.Skip("ptrace disabled by kernel.yama.ptrace_scope=3")
+	}
+}
+
+// recorder is a channel-backed Emitter. The stop loop emits synchronously,
+// so every event is in the channel when Run returns.
+type recorder struct{ ch chan schema.Event }
+
+func newRecorder() *recorder       { return &recorder{ch: make(chan schema.Event, 4096)} }
+func (r *recorder) Emit(ev schema.Event) { r.ch <- ev }
+
+func (r *recorder) all() []schema.Event {
+	var out []schema.Event
+	for {
+		select {
+		case ev := <-r.ch:
+			out = append(out, ev)
+		default:
+			return out
+		}
+	}
+}
+
+// fakePolicy decides from a table: the first rule whose op matches and
+// whose path (or protocol, capability, syscall) equals the request's.
+type fakePolicy struct {
+	rules    []fakeRule
+	mayBlock bool
+}
+
+type fakeRule struct {
+	op    policy.Operation
+	match string
+	d     policy.Decision
+}
+
+func (f fakePolicy) Decide(r policy.Request) policy.Decision {
+	for _, rule := range f.rules {
+		if rule.op != r.Op {
+			continue
+		}
+		var key string
+		switch r.Op {
+		case policy.OpProcess, policy.OpFile:
+			key = r.Path
+		case policy.OpNetwork:
+			key = r.Protocol
+		case policy.OpCapabilities:
+			key = r.Capability
+		case policy.OpSyscall:
+			key = r.Syscall
+		}
+		if key == rule.match {
+			return rule.d
+		}
+	}
+	return policy.Decision{Verdict: policy.Allow, Action: "Allow"}
+}
+
+func (f fakePolicy) MayBlock(policy.Operation) bool { return f.mayBlock }
+
+func block(name string) policy.Decision {
+	return policy.Decision{Verdict: policy.Block, Action: "Block", PolicyName: name, Severity: 5,
+		Tags: []string{"T1", "T2"}, Message: "blocked by test", Alert: true}
+}
+
+func audit(name string) policy.Decision {
+	return policy.Decision{Verdict: policy.Audit, Action: "Audit", PolicyName: name, Severity: 3, Alert: true}
+}
+
+func allowSilent(name string) policy.Decision {
+	return policy.Decision{Verdict: policy.Allow, Action: "Allow", PolicyName: name, Silent: true}
+}
+
+// testSelf is the test binary, re-executed as stage 2 and as the helper.
+func testSelf(t *testing.T) string {
+	t.Helper()
+	p, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+type runResult struct {
+	code   int
+	events []schema.Event
+	stdout string
+}
+
+var fixedTime = time.Date(2026, 11, 22, 20, 0, 0, 123456000, time.UTC)
+
+// traceRun runs args under the tracer with pol, capturing stdout and events.
+func traceRun(t *testing.T, pol Policy, vis Visibility, env []string, args ...string) runResult {
+	t.Helper()
+	requirePtrace(t)
+	out, err := os.CreateTemp(t.TempDir(), "stdout")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	rec := newRecorder()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	code, err := Run(ctx, Config{
+		Args:       args,
+		Env:        append(os.Environ(), env...),
+		Self:       testSelf(t),
+		Policy:     pol,
+		Emitter:    rec,
+		Visibility: vis,
+		Container:  container.Info{HostName: "testhost", ContainerName: "app"},
+		Logger:     slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Stdout:     out,
+		Now:        func() time.Time { return fixedTime },
+	})
+	if err != nil {
+		t.Fatalf("Run(%q): %v", args, err)
+	}
+	b, _ := os.ReadFile(out.Name())
+	return runResult{code: code, events: rec.all(), stdout: string(b)}
+}
+
+// helper returns argv running the helper action, and the env that selects it.
+func helper(t *testing.T, action ...string) ([]string, []string) {
+	return append([]string{testSelf(t)}, action...), []string{helperEnv + "=1"}
+}
+
+// find returns events whose Operation is op and whose Resource starts with res.
+func find(evs []schema.Event, op, res string) []schema.Event {
+	var out []schema.Event
+	for _, ev := range evs {
+		var o, r string
+		if ev.Alert != nil {
+			o, r = ev.Alert.Operation, ev.Alert.Resource
+		} else {
+			o, r = ev.Log.Operation, ev.Log.Resource
+		}
+		if o == op && strings.HasPrefix(r, res) {
+			out = append(out, ev)
+		}
+	}
+	return out
+}
+
+func dump(evs []schema.Event) string {
+	var b strings.Builder
+	for _, ev := range evs {
+		j, _ := json.Marshal(ev)
+		b.Write(j)
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
+
+var _ sync.Mutex

@@ -1,0 +1,224 @@
+package procfs
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// Task names the thread whose view a path is resolved in.
+type Task struct{ PID, TID int }
+
+// Proc reads a tracee's state from a mounted procfs.
+type Proc struct {
+	// Mount is where procfs is mounted in the tracer's view ("/proc").
+	Mount string
+}
+
+func (p Proc) path(parts ...string) string {
+	return p.Mount + "/" + strings.Join(parts, "/")
+}
+
+// Cwd is the thread's working directory (threads created without CLONE_FS
+// can differ from their process).
+func (p Proc) Cwd(t Task) (string, error) {
+	s, err := os.Readlink(p.path(strconv.Itoa(t.TID), "cwd"))
+	return strings.TrimSuffix(s, " (deleted)"), err
+}
+
+// FdPath is what the thread's descriptor fd refers to.
+func (p Proc) FdPath(t Task, fd int) (string, error) {
+	s, err := os.Readlink(p.path(strconv.Itoa(t.TID), "fd", strconv.Itoa(fd)))
+	return s, err
+}
+
+// Exe is the process's executable path.
+func (p Proc) Exe(pid int) (string, error) {
+	return os.Readlink(p.path(strconv.Itoa(pid), "exe"))
+}
+
+// Status is what the tracer caches from /proc/<pid>/status.
+type Status struct {
+	Tgid, PPid int
+	UID        int // real uid
+}
+
+// ReadStatus parses /proc/<tid>/status.
+func (p Proc) ReadStatus(tid int) (Status, error) {
+	b, err := os.ReadFile(p.path(strconv.Itoa(tid), "status"))
+	if err != nil {
+		return Status{}, err
+	}
+	return ParseStatus(b)
+}
+
+// ParseStatus reads Tgid, PPid and the real Uid from status text.
+func ParseStatus(b []byte) (Status, error) {
+	var st Status
+	var seen int
+	for line := range bytes.SplitSeq(b, []byte("\n")) {
+		k, v, ok := bytes.Cut(line, []byte(":"))
+		if !ok {
+			continue
+		}
+		f := strings.Fields(string(v))
+		if len(f) == 0 {
+			continue
+		}
+		n, err := strconv.Atoi(f[0])
+		if err != nil {
+			continue
+		}
+		switch string(k) {
+		case "Tgid":
+			st.Tgid, seen = n, seen|1
+		case "PPid":
+			st.PPid, seen = n, seen|2
+		case "Uid":
+			st.UID, seen = n, seen|4
+		}
+	}
+	if seen != 7 {
+		return st, errors.New("status: missing Tgid, PPid or Uid")
+	}
+	return st, nil
+}
+
+// Flags say how a syscall resolves its path.
+type Flags uint8
+
+const (
+	// NoFollow keeps a final symlink (O_NOFOLLOW, AT_SYMLINK_NOFOLLOW,
+	// unlink, rename, mkdir, O_CREAT|O_EXCL, ...).
+	NoFollow Flags = 1 << iota
+	// EmptyPath with an empty path names the dirfd itself (AT_EMPTY_PATH).
+	EmptyPath
+	// InRoot treats dirfd as the root (openat2 RESOLVE_IN_ROOT).
+	InRoot
+	// Beneath refuses to leave dirfd (openat2 RESOLVE_BENEATH); a path that
+	// would is failed by the kernel with EXDEV, so resolving as InRoot gives
+	// the only file it could open.
+	Beneath
+)
+
+// AtFdCwd is AT_FDCWD as a tracee passes it (an int, sign-extended).
+const AtFdCwd = unix.AT_FDCWD
+
+// Resolve returns the absolute path the kernel would use for (dirfd, path)
+// in thread t's view.
+func (p Proc) Resolve(t Task, dirfd int, path string, flags Flags) (string, error) {
+	var start string
+	var err error
+	if dirfd == AtFdCwd {
+		start, err = p.Cwd(t)
+	} else if path == "" || !strings.HasPrefix(path, "/") || flags&(InRoot|Beneath) != 0 {
+		start, err = p.FdPath(t, dirfd)
+		start = strings.TrimSuffix(start, " (deleted)")
+	}
+	if err != nil {
+		return "", fmt.Errorf("resolve %q at fd %d of %d: %w", path, dirfd, t.TID, err)
+	}
+	if path == "" {
+		if flags&EmptyPath != 0 {
+			return start, nil
+		}
+		return "", fmt.Errorf("resolve empty path of %d: %w", t.TID, unix.ENOENT)
+	}
+	root := "/"
+	if flags&(InRoot|Beneath) != 0 {
+		root = start
+	}
+	w := Walker{
+		FS:    rootFS{proc: p, root: p.path(strconv.Itoa(t.TID), "root")},
+		Magic: magic{proc: p, task: t},
+	}
+	return w.Walk(root, start, path, flags&NoFollow == 0)
+}
+
+// rootFS looks paths up under /proc/<tid>/root: the tracee's own root and
+// mounts, whatever the tracer's are. Paths under /proc go to the tracer's
+// procfs (the same one in a container) because procfs entries depend on
+// who looks.
+type rootFS struct {
+	proc Proc
+	root string
+}
+
+func (r rootFS) Readlink(path string) (string, bool, error) {
+	host := r.root + path
+	if path == "/proc" || strings.HasPrefix(path, "/proc/") {
+		host = r.proc.Mount + strings.TrimPrefix(path, "/proc")
+	}
+	var st unix.Stat_t
+	if err := unix.Lstat(host, &st); err != nil {
+		if errors.Is(err, unix.ENOENT) {
+			return "", false, fs.ErrNotExist
+		}
+		return "", false, err
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFLNK {
+		return "", false, nil
+	}
+	t, err := os.Readlink(host)
+	if err != nil {
+		return "", false, err
+	}
+	return t, true, nil
+}
+
+// magic resolves /proc/self, /proc/thread-self and the per-process magic
+// links as the tracee would see them.
+type magic struct {
+	proc Proc
+	task Task
+}
+
+func (m magic) Resolve(path string) (string, bool, error) {
+	rest, ok := strings.CutPrefix(path, "/proc/")
+	if !ok {
+		return "", false, nil
+	}
+	switch rest {
+	case "self":
+		return "/proc/" + strconv.Itoa(m.task.PID), true, nil
+	case "thread-self":
+		return "/proc/" + strconv.Itoa(m.task.PID) + "/task/" + strconv.Itoa(m.task.TID), true, nil
+	}
+	parts := strings.Split(rest, "/")
+	if _, err := strconv.Atoi(parts[0]); err != nil {
+		return "", false, nil
+	}
+	// /proc/<n>/task/<m>/... is the same set of links as /proc/<n>/...
+	links := parts[1:]
+	if len(links) >= 2 && links[0] == "task" {
+		if _, err := strconv.Atoi(links[1]); err == nil {
+			links = links[2:]
+		}
+	}
+	isMagic := false
+	switch {
+	case len(links) == 1 && (links[0] == "cwd" || links[0] == "root" || links[0] == "exe"):
+		isMagic = true
+	case len(links) == 2 && links[0] == "fd":
+		_, err := strconv.Atoi(links[1])
+		isMagic = err == nil
+	}
+	if !isMagic {
+		return "", false, nil
+	}
+	t, err := os.Readlink(m.proc.Mount + "/" + rest)
+	if err != nil {
+		if errors.Is(err, unix.ENOENT) {
+			// No such fd or process: the kernel fails with ENOENT too.
+			return "", false, nil
+		}
+		return "", false, err
+	}
+	return t, true, nil
+}

@@ -1,0 +1,64 @@
+package sys
+
+import "golang.org/x/sys/unix"
+
+// Regs is a stopped tracee's register set.
+type Regs struct{ r unix.PtraceRegs }
+
+func getRegs(tid int, r *Regs) error { return unix.PtraceGetRegs(tid, &r.r) }
+func setRegs(tid int, r *Regs) error { return unix.PtraceSetRegs(tid, &r.r) }
+
+// Nr is the syscall number. At a seccomp or syscall stop the kernel keeps it
+// in orig_rax (rax holds -ENOSYS on entry and the result on exit).
+func (r *Regs) Nr() int { return int(int64(r.r.Orig_rax)) }
+
+// Arg returns syscall argument i (0..5) in the x86_64 syscall ABI order.
+func (r *Regs) Arg(i int) uint64 {
+	switch i {
+	case 0:
+		return r.r.Rdi
+	case 1:
+		return r.r.Rsi
+	case 2:
+		return r.r.Rdx
+	case 3:
+		return r.r.R10
+	case 4:
+		return r.r.R8
+	case 5:
+		return r.r.R9
+	}
+	return 0
+}
+
+// SetArg sets syscall argument i (for argument relocation).
+func (r *Regs) SetArg(i int, v uint64) {
+	switch i {
+	case 0:
+		r.r.Rdi = v
+	case 1:
+		r.r.Rsi = v
+	case 2:
+		r.r.Rdx = v
+	case 3:
+		r.r.R10 = v
+	case 4:
+		r.r.R8 = v
+	case 5:
+		r.r.R9 = v
+	}
+}
+
+// Ret is the syscall's return value at a syscall-exit stop.
+func (r *Regs) Ret() int64 { return int64(r.r.Rax) }
+
+// SkipWithErrno makes the kernel skip the syscall and return -errno: at a
+// seccomp stop, syscall number -1 means "do not run it" (the kernel does not
+// re-run the filter for it), and rax is what the caller sees.
+func (r *Regs) SkipWithErrno(errno unix.Errno) {
+	r.r.Orig_rax = ^uint64(0)
+	r.r.Rax = uint64(-int64(errno))
+}
+
+// SP is the stack pointer.
+func (r *Regs) SP() uint64 { return r.r.Rsp }

@@ -1,0 +1,549 @@
+package tracer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"runtime"
+	"strconv"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/bluelock/bluelock/policy"
+	"github.com/bluelock/bluelock/tracer/procfs"
+	"github.com/bluelock/bluelock/tracer/sys"
+)
+
+// process is what we cache about one thread group.
+type process struct {
+	pid, ppid, uid int
+	exe            string
+	parentExe      string // the parent's exe when we met the process
+}
+
+// thread is one traced task.
+type thread struct {
+	tid  int
+	proc *process
+	// pending is a decided syscall waiting for its result (exit stop, or the
+	// exec event for execve).
+	pending *pendingCall
+}
+
+type pendingCall struct {
+	ev    Event
+	alert bool
+	call  *call
+}
+
+// tracer is the state of one Run. All of it is owned by the stop loop.
+type tracer struct {
+	cfg    Config
+	log    *slog.Logger
+	proc   procfs.Proc
+	stats  *Stats
+	thr    map[int]*thread
+	procs  map[int]*process
+	appPid int
+	// exit is the app's exit code, valid once appDone.
+	exit    int
+	appDone bool
+	self    string // our own exe, the "caller" of the app's first exec
+}
+
+// Run starts cfg.Args under the tracer and returns the app's exit code once
+// the app's main process has exited (128+N when killed by signal N). An
+// error means the app could not be started under enforcement; it never ran.
+//
+// How: the stage-2 child (this binary re-executed) waits on a pipe; we
+// PTRACE_SEIZE it, then release it; it loads the filter and execs the app.
+// Every ptrace and wait4 call happens on this goroutine's locked OS thread.
+func Run(ctx context.Context, cfg Config) (int, error) {
+	if len(cfg.Args) == 0 {
+		return 0, errors.New("no command to run")
+	}
+	cfg.setDefaults()
+	// Precondition for everything below: ptrace requests must come from the
+	// thread that attached, so this goroutine owns its thread until Run ends.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+
+	t := &tracer{
+		cfg:   cfg,
+		log:   cfg.Logger,
+		proc:  procfs.Proc{Mount: cfg.Proc},
+		stats: cfg.Stats,
+		thr:   map[int]*thread{},
+		procs: map[int]*process{},
+	}
+	t.self, _ = os.Executable()
+
+	if os.Getpid() != 1 {
+		// Not PID 1 (tests, or a runtime's own init): become the subreaper so
+		// orphans of the app are reparented to us and reaped by wait4(-1).
+		if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+			t.log.Warn("cannot become child subreaper; orphans go to init", "err", err)
+		}
+	}
+
+	pid, err := t.start()
+	if err != nil {
+		return 0, err
+	}
+	t.appPid = pid
+
+	done := make(chan struct{})
+	defer close(done)
+	go forwardSignals(ctx, pid, cfg.Signals, done, t.log)
+
+	code, err := t.loop()
+	t.killRemaining()
+	return code, err
+}
+
+// start launches stage 2 and seizes it before it may do anything.
+//
+// Precondition: runs on the tracer's locked OS thread.
+func (t *tracer) start() (int, error) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		return 0, fmt.Errorf("stage 2 sync pipe: %w", err)
+	}
+	defer r.Close()
+	defer w.Close()
+	env := append(withoutStage2(t.cfg.Env), stage2Env+"="+strconv.Itoa(stage2SyncFd))
+	argv := append([]string{"bluelock-stage2"}, t.cfg.Args...)
+	p, err := os.StartProcess(t.cfg.Self, argv, &os.ProcAttr{
+		Env:   env,
+		Files: []*os.File{t.cfg.Stdin, t.cfg.Stdout, t.cfg.Stderr, r}, // r becomes fd 3
+	})
+	if err != nil {
+		return 0, fmt.Errorf("start stage 2 (%s): %w", t.cfg.Self, err)
+	}
+	pid := p.Pid
+	// We reap with wait4 ourselves; let os.Process drop its pidfd.
+	_ = p.Release()
+	if err := sys.Seize(pid); err != nil {
+		_ = unix.Kill(pid, unix.SIGKILL)
+		// Closing w (deferred) makes stage 2 read EOF and exit too.
+		return 0, fmt.Errorf("seize stage 2: %w", err)
+	}
+	t.stats.Tracees.Add(1)
+	t.stats.TraceesTotal.Add(1)
+	t.thread(pid)
+	// Only now may stage 2 go on: it is traced, every new thread and child
+	// will be, and its filter's RET_TRACE stops will come to us.
+	if _, err := w.Write([]byte{1}); err != nil {
+		_ = unix.Kill(pid, unix.SIGKILL)
+		return 0, fmt.Errorf("release stage 2: %w", err)
+	}
+	return pid, nil
+}
+
+// loop is the stop loop: wait for the next stop or exit and handle it.
+//
+// Precondition: runs on the tracer's locked OS thread.
+func (t *tracer) loop() (int, error) {
+	for {
+		tid, ws, err := sys.Wait4(0)
+		if err != nil {
+			if errors.Is(err, unix.ECHILD) && t.appDone {
+				return t.exit, nil
+			}
+			return 0, fmt.Errorf("wait4: %w", err)
+		}
+		t.handle(tid, ws)
+		if t.appDone {
+			return t.exit, nil
+		}
+	}
+}
+
+// handle dispatches one wait status.
+//
+// Precondition: runs on the tracer's locked OS thread.
+func (t *tracer) handle(tid int, ws unix.WaitStatus) {
+	switch {
+	case ws.Exited() || ws.Signaled():
+		t.gone(tid, ws)
+		return
+	case !ws.Stopped():
+		return
+	}
+	th := t.thread(tid)
+	sig := ws.StopSignal()
+	event := int(uint32(ws) >> 16)
+	var err error
+	switch event {
+	case 0:
+		if sig == unix.SIGTRAP|0x80 {
+			// Syscall-exit stop: we asked for it (PTRACE_SYSCALL) to learn a
+			// result.
+			err = t.syscallExit(th)
+		} else {
+			// Signal-delivery stop: the app (or the kernel) sent sig. Deliver
+			// it as if we were not here; suppressing it would break the app.
+			err = sys.Cont(tid, int(sig))
+		}
+	case unix.PTRACE_EVENT_SECCOMP:
+		err = t.seccompStop(th)
+	case unix.PTRACE_EVENT_FORK, unix.PTRACE_EVENT_VFORK, unix.PTRACE_EVENT_CLONE:
+		// The child is auto-attached with our options. Its first stop may
+		// already have come (then thread() met it); register it now if not.
+		if child, e := sys.EventMsg(tid); e == nil {
+			t.thread(child)
+		}
+		err = sys.Cont(tid, 0)
+	case unix.PTRACE_EVENT_EXEC:
+		err = t.execEvent(th)
+	case unix.PTRACE_EVENT_STOP:
+		switch sig {
+		case unix.SIGSTOP, unix.SIGTSTP, unix.SIGTTIN, unix.SIGTTOU:
+			// Group-stop of a seized tracee: stay stopped (job control) but
+			// let the kernel tell us about SIGCONT.
+			err = sys.Listen(tid)
+		default:
+			// A new child's first stop, or the end of a LISTEN: run on.
+			err = sys.Cont(tid, 0)
+		}
+	default:
+		// VFORK_DONE, EXIT and anything newer: nothing to decide.
+		err = sys.Cont(tid, 0)
+	}
+	if err != nil && !errors.Is(err, sys.ErrGone) {
+		t.log.Warn("tracee restart failed", "tid", tid, "err", err)
+	}
+}
+
+// thread returns the state of tid, creating it from /proc the first time we
+// hear of it (a new child's first stop can come before its parent's
+// fork/clone event).
+func (t *tracer) thread(tid int) *thread {
+	if th, ok := t.thr[tid]; ok {
+		return th
+	}
+	th := &thread{tid: tid}
+	t.thr[tid] = th
+	if tid != t.appPid && t.appPid != 0 {
+		t.stats.Tracees.Add(1)
+		t.stats.TraceesTotal.Add(1)
+	}
+	st, err := t.proc.ReadStatus(tid)
+	if err != nil {
+		st = procfs.Status{Tgid: tid}
+	}
+	if p, ok := t.procs[st.Tgid]; ok {
+		th.proc = p
+		return th
+	}
+	p := &process{pid: st.Tgid, ppid: st.PPid, uid: st.UID}
+	p.exe, _ = t.proc.Exe(st.Tgid)
+	if parent, ok := t.procs[st.PPid]; ok {
+		p.parentExe = parent.exe
+	} else if st.PPid != 0 {
+		p.parentExe, _ = t.proc.Exe(st.PPid)
+	}
+	t.procs[st.Tgid] = p
+	th.proc = p
+	return th
+}
+
+// gone handles an exit report: forget the task; if it is the app's main
+// process, remember its exit code.
+func (t *tracer) gone(tid int, ws unix.WaitStatus) {
+	if th, ok := t.thr[tid]; ok {
+		delete(t.thr, tid)
+		t.stats.Tracees.Add(-1)
+		if th.proc != nil && th.proc.pid == tid {
+			delete(t.procs, tid)
+		}
+	}
+	if tid != t.appPid {
+		return // another tracee, or an orphan we reaped
+	}
+	t.appDone = true
+	if ws.Signaled() {
+		t.exit = 128 + int(ws.Signal())
+	} else {
+		t.exit = ws.ExitStatus()
+	}
+}
+
+// identity is the event identity of th's process.
+func (t *tracer) identity(th *thread) Identity {
+	p := th.proc
+	id := Identity{PID: p.pid, PPID: p.ppid, UID: p.uid, ProcessName: p.exe, ParentProcessName: p.parentExe}
+	if parent, ok := t.procs[p.ppid]; ok {
+		id.ParentProcessName = parent.exe
+	}
+	id.Cwd, _ = t.proc.Cwd(procfs.Task{PID: p.pid, TID: th.tid})
+	return id
+}
+
+// seccompStop decides one trapped syscall: decode, ask the policy, apply.
+//
+// Precondition: runs on the tracer's locked OS thread; th is in a seccomp stop.
+func (t *tracer) seccompStop(th *thread) error {
+	var regs sys.Regs
+	if err := sys.GetRegs(th.tid, &regs); err != nil {
+		return err
+	}
+	name, ok := syscallNames[regs.Nr()]
+	if !ok {
+		// The filter traced something we have no decoder for: a mismatch
+		// between tracer/filter and this table. Let it run and say so.
+		t.log.Warn("traced syscall without a decoder", "nr", regs.Nr())
+		return sys.Cont(th.tid, 0)
+	}
+	t.stats.trapped(name)
+	var args [6]uint64
+	for i := range args {
+		args[i] = regs.Arg(i)
+	}
+	c := decode(name, args, &memReader{t: t, th: th}, th.proc.exe, th.proc.uid)
+
+	best := policy.Decision{Verdict: policy.Allow, Action: "Allow"}
+	bestFacet := -1
+	for i, f := range c.facets {
+		d := t.cfg.Policy.Decide(f.Req)
+		if bestFacet < 0 || stricter(d, best) {
+			best, bestFacet = d, i
+		}
+	}
+	var facet Facet
+	if bestFacet >= 0 {
+		facet = c.facets[bestFacet]
+	}
+	if c.unreadable != nil {
+		t.stats.Unreadable.Add(1)
+		if t.cfg.Policy.MayBlock(c.unreadableOp) || c.unreadableOp == policy.OpSyscall {
+			// Fail closed: a rule could block this and we cannot tell.
+			t.stats.FailedClosed.Add(1)
+			t.log.Debug("argument unreadable; denying", "tid", th.tid, "syscall", name, "err", c.unreadable)
+			best = policy.Decision{Verdict: policy.Block, Action: "Block", PolicyName: "DefaultPosture", Alert: true}
+			if bestFacet < 0 {
+				facet = Facet{Operation: opName(c.unreadableOp), Data: "syscall=" + sysName(name),
+					Req: policy.Request{Op: c.unreadableOp, Source: th.proc.exe, Syscall: name}}
+			}
+		}
+	}
+	if c.denyAlways != "" {
+		best = policy.Decision{Verdict: policy.Block, Action: "Block", PolicyName: "DefaultPosture", Alert: true,
+			Message: c.denyAlways}
+	}
+	t.stats.decided(best.Verdict)
+
+	ev := Event{Facet: facet, Decision: best}
+	switch {
+	case best.Verdict == policy.Block:
+		// Skip the syscall and make it fail with EACCES, as KubeArmor's LSM
+		// enforcers do ("Permission denied"). No exit stop: we know the result.
+		regs.SkipWithErrno(unix.EACCES)
+		if err := sys.SetRegs(th.tid, &regs); err != nil {
+			// Could not change the registers: the syscall would run. Kill
+			// rather than let a blocked call through.
+			_ = unix.Kill(th.tid, unix.SIGKILL)
+			return err
+		}
+		ev.Result = ErrnoText(unix.EACCES)
+		t.emit(th, &ev, true)
+		return sys.Cont(th.tid, 0)
+	case best.Alert || best.Verdict == policy.Audit:
+		th.pending = &pendingCall{ev: ev, alert: true, call: c}
+		return sys.Syscall(th.tid, 0)
+	case !best.Silent && bestFacet >= 0 && t.cfg.Visibility.covers(c.facets[0].Req.Op):
+		// A log reports the primary facet, whatever domain decided.
+		ev.Facet = c.facets[0]
+		th.pending = &pendingCall{ev: ev, call: c}
+		return sys.Syscall(th.tid, 0)
+	}
+	return sys.Cont(th.tid, 0)
+}
+
+// syscallExit completes a pending event with the syscall's result.
+//
+// Precondition: runs on the tracer's locked OS thread; th is in a
+// syscall-exit stop.
+func (t *tracer) syscallExit(th *thread) error {
+	p := th.pending
+	th.pending = nil
+	if p == nil {
+		return sys.Cont(th.tid, 0)
+	}
+	var regs sys.Regs
+	if err := sys.GetRegs(th.tid, &regs); err != nil {
+		return err
+	}
+	ret := regs.Ret()
+	p.ev.Result = ResultText(ret)
+	if ret >= 0 && p.call.acceptAddr != 0 {
+		// accept's peer address is known only now.
+		if b, err := (&memReader{t: t, th: th}).Bytes(p.call.acceptAddr, 128); err == nil {
+			if sa, ok := ParseSockaddr(b); ok {
+				p.ev.Facet.Resource = sa.Resource()
+			}
+		}
+	}
+	t.emit(th, &p.ev, p.alert)
+	return sys.Cont(th.tid, 0)
+}
+
+// execEvent runs when an execve succeeded: the new image is loaded but has
+// not run an instruction yet.
+//
+// Precondition: runs on the tracer's locked OS thread; th (the thread-group
+// leader's tid) is in a PTRACE_EVENT_EXEC stop.
+func (t *tracer) execEvent(th *thread) error {
+	// A non-leader thread that execs takes over the leader's tid; the event
+	// message is its former tid. Its pending exec moves with it.
+	if former, err := sys.EventMsg(th.tid); err == nil && former != th.tid {
+		if old, ok := t.thr[former]; ok {
+			th.pending = old.pending
+			delete(t.thr, former)
+			t.stats.Tracees.Add(-1)
+		}
+	}
+	p := th.proc
+	caller := p.exe
+	p.exe, _ = t.proc.Exe(p.pid)
+	if st, err := t.proc.ReadStatus(p.pid); err == nil {
+		p.uid, p.ppid = st.UID, st.PPid
+	}
+
+	// Post-check (TOCTOU): the path we decided on at the seccomp stop may
+	// have been swapped by another thread or a racing rename. What counts is
+	// the image that really got loaded.
+	req := policy.Request{Op: policy.OpProcess, Path: p.exe, Source: caller, UID: p.uid}
+	if d := t.cfg.Policy.Decide(req); d.Verdict == policy.Block {
+		t.stats.PostExecKills.Add(1)
+		_ = unix.Kill(p.pid, unix.SIGKILL)
+		th.pending = nil
+		ev := Event{
+			Facet: Facet{Req: req, Operation: opName(policy.OpProcess), Resource: p.exe, Data: "syscall=" + sysName("execve")},
+			Decision: d, Result: ErrnoText(unix.EACCES),
+		}
+		t.emit(th, &ev, true)
+		return sys.Cont(th.tid, 0)
+	}
+	if pc := th.pending; pc != nil {
+		th.pending = nil
+		pc.ev.Result = "Passed"
+		t.emitAs(th, &pc.ev, pc.alert, caller)
+	}
+	// PTRACE_CONT, not SYSCALL: the exec's exit stop would tell us nothing new.
+	return sys.Cont(th.tid, 0)
+}
+
+func (t *tracer) emit(th *thread, ev *Event, alert bool) { t.emitAs(th, ev, alert, "") }
+
+// emitAs sends ev. For an exec completed after the image changed, caller
+// is the exe that called execve (the identity's ProcessName is the new image).
+func (t *tracer) emitAs(th *thread, ev *Event, alert bool, caller string) {
+	ev.Who = t.identity(th)
+	if caller != "" && ev.Facet.Req.Op == policy.OpProcess {
+		// For exec events KubeArmor's ProcessName is the new image (the
+		// facet's Path); Source stays the caller.
+		ev.Facet.Req.Source = caller
+	}
+	ev.Time = t.cfg.Now()
+	t.stats.Events.Add(1)
+	if alert {
+		t.cfg.Emitter.Emit(ev.Alert(&t.cfg.Container))
+	} else {
+		t.cfg.Emitter.Emit(ev.Log(&t.cfg.Container))
+	}
+}
+
+// killRemaining ends every tracee still alive once the app has exited (what
+// the kernel does when PID 1 exits) and reaps them, so nothing outlives Run.
+//
+// Precondition: runs on the tracer's locked OS thread.
+func (t *tracer) killRemaining() {
+	for tid := range t.thr {
+		_ = unix.Kill(tid, unix.SIGKILL)
+	}
+	for range 10000 {
+		tid, ws, err := sys.Wait4(0)
+		if err != nil {
+			return // ECHILD: nothing left
+		}
+		if ws.Stopped() {
+			_ = unix.Kill(tid, unix.SIGKILL)
+			_ = sys.Cont(tid, 0)
+		}
+	}
+}
+
+// forwardSignals sends every signal from sigs to the app's main process.
+// kill(2) needs no ptrace, so this runs on its own goroutine.
+func forwardSignals(ctx context.Context, pid int, sigs <-chan os.Signal, done <-chan struct{}, log *slog.Logger) {
+	for {
+		select {
+		case <-done:
+			return
+		case <-ctx.Done():
+			// Cancellation ends the app the hard way; its exit wakes the loop.
+			_ = unix.Kill(pid, unix.SIGKILL)
+			return
+		case s, ok := <-sigs:
+			if !ok {
+				sigs = nil
+				continue
+			}
+			sig, ok := s.(syscall.Signal)
+			if !ok {
+				continue
+			}
+			if err := unix.Kill(pid, sig); err != nil {
+				log.Debug("forward signal", "signal", sig, "err", err)
+			}
+		}
+	}
+}
+
+// memReader reads arguments of a stopped thread.
+type memReader struct {
+	t  *tracer
+	th *thread
+}
+
+func (m *memReader) String(addr uint64) (string, error) {
+	return sys.ReadString(m.th.tid, uintptr(addr), sys.PathMax)
+}
+
+func (m *memReader) Bytes(addr uint64, n int) ([]byte, error) {
+	if n <= 0 {
+		return nil, fmt.Errorf("read %d bytes", n)
+	}
+	b := make([]byte, n)
+	if err := sys.ReadMem(m.th.tid, uintptr(addr), b); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+func (m *memReader) Resolve(dirfd int, path string, flags procfs.Flags) (string, error) {
+	return m.t.proc.Resolve(procfs.Task{PID: m.th.proc.pid, TID: m.th.tid}, dirfd, path, flags)
+}
+
+func (m *memReader) Socket(fd int) (SocketInfo, error) {
+	s, err := sys.SocketOf(m.th.proc.pid, fd)
+	if err != nil {
+		return SocketInfo{}, err
+	}
+	si := SocketInfo{Domain: s.Domain, Type: s.Type, Protocol: s.Protocol}
+	switch a := s.Local.(type) {
+	case *unix.SockaddrInet4:
+		si.Local = Sockaddr{Family: unix.AF_INET, Port: a.Port, Addr: addrString(a.Addr[:])}
+	case *unix.SockaddrInet6:
+		si.Local = Sockaddr{Family: unix.AF_INET6, Port: a.Port, Addr: addrString(a.Addr[:])}
+	case *unix.SockaddrUnix:
+		si.Local = Sockaddr{Family: unix.AF_UNIX, Addr: a.Name}
+	default:
+		si.Local = Sockaddr{Family: s.Domain}
+	}
+	return si, nil
+}
