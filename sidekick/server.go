@@ -59,6 +59,9 @@ func NewHandler(cfg HandlerConfig, logger *slog.Logger, reg prometheus.Registere
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.HostName == "" {
+		cfg.HostName = "bluelock-sidekick"
+	}
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
