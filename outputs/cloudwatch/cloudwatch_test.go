@@ -29,6 +29,8 @@ type settings map[string]string
 
 func (s settings) Get(k string) (string, bool) { v, ok := s[k]; return v, ok }
 
+func (s settings) KeyName(k string) string { return "AWS_CLOUDWATCHLOGS_" + k }
+
 const group = "/bluelock/test"
 
 type wireEvent struct {

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
@@ -83,19 +82,14 @@ func ConfigFromSettings(s outputs.Settings) (Config, error) {
 		MinimumSeverity: get("MINIMUMSEVERITY"),
 	}
 	var errs []error
-	if v := get("BATCHSIZE"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("cloudwatch: AWS_CLOUDWATCHLOGS_BATCHSIZE %q: not a number", v))
-		}
-		cfg.BatchSize = n
+	var err error
+	cfg.BatchSize, err = outputs.GetInt(s, "BATCHSIZE", MaxBatchEvents, 1, MaxBatchEvents)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("cloudwatch: %w", err))
 	}
-	if v := get("BATCHWAIT"); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("cloudwatch: AWS_CLOUDWATCHLOGS_BATCHWAIT %q: %w", v, err))
-		}
-		cfg.BatchWait = d
+	cfg.BatchWait, err = outputs.GetDuration(s, "BATCHWAIT", DefaultBatchWait)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("cloudwatch: %w", err))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return Config{}, err

@@ -3,8 +3,6 @@ package relay
 import (
 	"errors"
 	"fmt"
-	"strconv"
-	"strings"
 
 	"github.com/bluelock/bluelock/outputs"
 )
@@ -51,36 +49,23 @@ var Factory = outputs.Factory{
 
 // ConfigFromSettings reads the KUBEARMOR_* settings and applies defaults.
 func ConfigFromSettings(s outputs.Settings) (Config, error) {
-	get := func(k string) (string, bool) {
-		v, ok := s.Get(k)
-		v = strings.TrimSpace(v)
-		return v, ok && v != ""
-	}
-	cfg := Config{Enabled: true, ClientBuffer: DefaultClientBuffer, Backlog: DefaultBacklog}
 	var errs []error
-	if v, ok := get("ENABLED"); ok {
-		b, err := strconv.ParseBool(v)
+	check := func(err error) {
 		if err != nil {
-			errs = append(errs, fmt.Errorf("relay: KUBEARMOR_ENABLED %q: want true or false", v))
+			errs = append(errs, fmt.Errorf("relay: %w", err))
 		}
-		cfg.Enabled = b
 	}
-	if v, ok := get("CLIENTBUFFER"); ok {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("relay: KUBEARMOR_CLIENTBUFFER %q: not a number", v))
-		}
-		cfg.ClientBuffer = n
+	cfg := Config{
+		TLSCertFile: outputs.GetString(s, "TLSCERTFILE", ""),
+		TLSKeyFile:  outputs.GetString(s, "TLSKEYFILE", ""),
 	}
-	if v, ok := get("BACKLOG"); ok {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("relay: KUBEARMOR_BACKLOG %q: not a number", v))
-		}
-		cfg.Backlog = n
-	}
-	cfg.TLSCertFile, _ = get("TLSCERTFILE")
-	cfg.TLSKeyFile, _ = get("TLSKEYFILE")
+	var err error
+	cfg.Enabled, err = outputs.GetBool(s, "ENABLED", true)
+	check(err)
+	cfg.ClientBuffer, err = outputs.GetInt(s, "CLIENTBUFFER", DefaultClientBuffer, 1, 1_000_000)
+	check(err)
+	cfg.Backlog, err = outputs.GetInt(s, "BACKLOG", DefaultBacklog, 0, 1_000_000)
+	check(err)
 	if err := errors.Join(errs...); err != nil {
 		return Config{}, err
 	}

@@ -40,6 +40,9 @@ type settings map[string]string
 
 func (s settings) Get(k string) (string, bool) { v, ok := s[k]; return v, ok }
 
+// KeyName makes errors name the full variable, as the sidekick's Settings do.
+func (s settings) KeyName(k string) string { return "KUBEARMOR_" + k }
+
 type harness struct {
 	relay  *Relay
 	reg    *prometheus.Registry
@@ -423,7 +426,7 @@ func TestConfigFromSettings(t *testing.T) {
 		wantErr string
 	}{
 		{name: "defaults", s: settings{}, want: defaultConfig(), enabled: true},
-		{name: "off", s: settings{"ENABLED": "false"}, want: Config{ClientBuffer: 1000, Backlog: 1000}},
+		{name: "off", s: settings{"ENABLED": "no"}, want: Config{ClientBuffer: 1000, Backlog: 1000}},
 		{name: "tuned", s: settings{"CLIENTBUFFER": "50", "BACKLOG": "0", "TLSCERTFILE": "/c", "TLSKEYFILE": "/k"},
 			want: Config{Enabled: true, ClientBuffer: 50, Backlog: 0, TLSCertFile: "/c", TLSKeyFile: "/k"}, enabled: true},
 		{name: "bad bool", s: settings{"ENABLED": "nope"}, wantErr: "KUBEARMOR_ENABLED", enabled: true},
