@@ -8,6 +8,8 @@ import (
 	"net/http/httptest"
 	"testing"
 	"time"
+
+	"github.com/bluelock/bluelock/schema"
 )
 
 // BenchmarkEmit is the stop loop's cost of one event, with the sender
@@ -82,18 +84,22 @@ func BenchmarkBurst(b *testing.B) {
 	}))
 	defer srv.Close()
 	const n = 10_000
+	evs := make([]schema.Event, n)
+	for i := range evs {
+		if i%10 == 0 {
+			evs[i] = testAlert(i)
+		} else {
+			evs[i] = testLog(i)
+		}
+	}
 	for b.Loop() {
 		h, err := NewHTTP(HTTPConfig{URL: srv.URL}, nil)
 		if err != nil {
 			b.Fatal(err)
 		}
 		start := time.Now()
-		for i := range n {
-			if i%10 == 0 {
-				h.Emit(testAlert(i))
-			} else {
-				h.Emit(testLog(i))
-			}
+		for _, ev := range evs {
+			h.Emit(ev)
 		}
 		emitted := time.Since(start)
 		if err := h.Close(context.Background()); err != nil {
