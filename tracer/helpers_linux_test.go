@@ -121,8 +121,8 @@ func helperMain(args []string) int {
 		fmt.Println("ready")
 		<-ch
 		return 42
-	case "kill-self": // die by signal N
-		unix.Kill(os.Getpid(), unix.SIGUSR1)
+	case "kill-self": // die by SIGTERM (Go's default action for it: exit by the signal)
+		unix.Kill(os.Getpid(), unix.SIGTERM)
 		select {}
 	case "exit": // exit with code N
 		var n int
@@ -185,7 +185,7 @@ func requirePtrace(t *testing.T) {
 // so every event is in the channel when Run returns.
 type recorder struct{ ch chan schema.Event }
 
-func newRecorder() *recorder       { return &recorder{ch: make(chan schema.Event, 4096)} }
+func newRecorder() *recorder             { return &recorder{ch: make(chan schema.Event, 4096)} }
 func (r *recorder) Emit(ev schema.Event) { r.ch <- ev }
 
 func (r *recorder) all() []schema.Event {
@@ -333,3 +333,20 @@ func dump(evs []schema.Event) string {
 }
 
 var _ sync.Mutex
+
+func fmtSscanHex(s string, v *uint64) (int, error) { return fmt.Sscanf(s, "%x", v) }
+
+// traceRunIn is traceRun with the app's working directory set to dir.
+func traceRunIn(t *testing.T, dir string, pol Policy, vis Visibility, args ...string) runResult {
+	t.Helper()
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Run inherits our cwd: change it for the run only (tests here are not parallel).
+	if err := os.Chdir(dir); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Chdir(wd)
+	return traceRun(t, pol, vis, nil, args...)
+}

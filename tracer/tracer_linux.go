@@ -422,7 +422,7 @@ func (t *tracer) execEvent(th *thread) error {
 		_ = unix.Kill(p.pid, unix.SIGKILL)
 		th.pending = nil
 		ev := Event{
-			Facet: Facet{Req: req, Operation: opName(policy.OpProcess), Resource: p.exe, Data: "syscall=" + sysName("execve")},
+			Facet:    Facet{Req: req, Operation: opName(policy.OpProcess), Resource: p.exe, Data: "syscall=" + sysName("execve")},
 			Decision: d, Result: ErrnoText(unix.EACCES),
 		}
 		t.emit(th, &ev, true)
