@@ -29,7 +29,7 @@ var goldenCases = []struct {
 	{name: "list", ext: "yaml"},
 	{name: "entrypoint", ext: "yaml", opts: Options{Entrypoint: []string{"/docker-entrypoint.sh", "nginx", "-g", "daemon off;"}}},
 	{name: "rbac", ext: "yaml", opts: Options{
-		RBAC: true, ServiceAccount: "web-bluelock", RelayLabel: true,
+		RBAC: true, ServiceAccount: "web-bluelock", RelayLabel: true, ClusterName: "prod-eu",
 		Env:            []EnvVar{{"BLUELOCK_POSTURE_FILE", "block"}},
 		SidekickEnv:    []EnvVar{{"STDOUT_ENABLED", "true"}},
 		SidekickSecret: "bluelock-sidekick",

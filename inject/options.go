@@ -71,6 +71,9 @@ type Options struct {
 	RBAC bool
 	// Namespace is used for the RBAC documents when a workload has none.
 	Namespace string
+	// ClusterName is set as CLUSTER_NAME in wrapped containers (Kubernetes;
+	// on ECS the tracer reads the cluster from the task metadata).
+	ClusterName string
 	// NoPtraceCap leaves linuxParameters.capabilities alone (ECS).
 	NoPtraceCap bool
 	// Format forces "k8s" or "ecs"; empty auto-detects.

@@ -168,6 +168,14 @@ func wrapContainer(c map[string]any, o Options, where string) (bool, error) {
 		{"name": "CONTAINER_NAME", "value": str(c, "name")},
 		{"name": "SIDEKICK_URL", "value": o.sidekickURL()},
 	}
+	if img := str(c, "image"); img != "" {
+		// The tag as written; the tracer has no other way to learn it on
+		// Kubernetes (the image digest is only in the pod status).
+		wantEnv = append(wantEnv, map[string]any{"name": "CONTAINER_IMAGE", "value": img})
+	}
+	if o.ClusterName != "" {
+		wantEnv = append(wantEnv, map[string]any{"name": "CLUSTER_NAME", "value": o.ClusterName})
+	}
 	for _, e := range o.Env {
 		wantEnv = append(wantEnv, map[string]any{"name": e.Name, "value": e.Value})
 	}

@@ -123,6 +123,7 @@ func injectMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs.BoolVar(&o.RelayLabel, "relay-label", false, "label the pod kubearmor-app=kubearmor so kubearmor-relay-server discovers its sidekick (Kubernetes)")
 	fs.BoolVar(&o.RBAC, "rbac", false, "append ServiceAccount, Role/RoleBinding and a namespace-scoped ClusterRole/Binding for the tracer (Kubernetes)")
 	fs.StringVar(&o.Namespace, "namespace", "", "namespace for --rbac when a manifest has none")
+	fs.StringVar(&o.ClusterName, "cluster-name", "", "CLUSTER_NAME for the events' ClusterName (Kubernetes; default \"default\", as KubeArmor)")
 	fs.BoolVar(&o.NoPtraceCap, "no-sys-ptrace", false, "ECS: do not add SYS_PTRACE to the wrapped containers")
 	fs.StringVar(&o.Format, "format", "", "force the input format: k8s or ecs (default: detect)")
 	if err := fs.Parse(args); err != nil {

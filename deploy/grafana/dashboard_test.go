@@ -15,19 +15,25 @@ import (
 // bluelock.json, or this test keeps passing against a dashboard that shows
 // nothing.
 var metrics = map[string][]string{
-	// sidekick (cmd/sidekick, :2801/metrics)
+	// sidekick (sidekick/metrics.go, sidekick/dispatch/metrics.go; :2801/metrics)
 	"bluelock_sidekick_inputs_total":             {"status"},
 	"bluelock_sidekick_events_total":             {"type", "action"},
+	"bluelock_sidekick_unknown_fields_total":     {},
 	"bluelock_sidekick_outputs_total":            {"destination", "status"},
-	"bluelock_sidekick_output_retries_total":     {"destination"},
+	"bluelock_sidekick_output_retries_total":     {"destination", "reason"},
 	"bluelock_sidekick_output_drops_total":       {"destination", "reason"},
+	"bluelock_sidekick_output_filtered_total":    {"destination"},
 	"bluelock_sidekick_output_queue_depth":       {"destination"},
 	"bluelock_sidekick_delivery_latency_seconds": {"destination"},
-	// tracer (bluelock --metrics-addr)
-	"bluelock_tracer_syscalls_trapped_total": {"syscall"},
-	"bluelock_tracer_decisions_total":        {"action"},
-	"bluelock_tracer_emitter_queue_depth":    {},
-	"bluelock_tracer_emitter_drops_total":    {"reason"},
+	// tracer (cmd/bluelock/metrics.go; bluelock --metrics-addr)
+	"bluelock_tracer_syscalls_trapped_total":     {"syscall"},
+	"bluelock_tracer_decisions_total":            {"verdict"},
+	"bluelock_tracer_unreadable_arguments_total": {},
+	"bluelock_tracer_failed_closed_total":        {},
+	"bluelock_tracer_post_exec_kills_total":      {},
+	"bluelock_tracer_tracees":                    {},
+	"bluelock_tracer_tracees_total":              {},
+	"bluelock_tracer_events_total":               {},
 }
 
 // histograms expose _bucket, _sum and _count series.
