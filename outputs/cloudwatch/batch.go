@@ -99,6 +99,13 @@ func sortByTime(evs []logEvent) {
 	})
 }
 
+// DefaultLogStream names a stream per pod on Kubernetes, per task on ECS
+// (where the container context sets PodName to the task id and
+// NamespaceName to "container_namespace"), else per sidekick host.
+const DefaultLogStream = `{{if not .PodName}}bluelock-{{hostname}}` +
+	`{{else if eq .NamespaceName "container_namespace" ""}}ecs/{{.PodName}}` +
+	`{{else}}{{.NamespaceName}}/{{.PodName}}{{end}}`
+
 // maxStreamName is CloudWatch's limit on log stream names.
 const maxStreamName = 512
 
@@ -107,7 +114,7 @@ const maxStreamName = 512
 // the default (see Config.LogStream).
 func parseStreamTemplate(text, hostname string) (*template.Template, error) {
 	if strings.TrimSpace(text) == "" {
-		text = `{{if .PodName}}{{.NamespaceName}}/{{.PodName}}{{else}}bluelock-{{hostname}}{{end}}`
+		text = DefaultLogStream
 	}
 	funcs := template.FuncMap{"hostname": func() string { return hostname }}
 	t, err := template.New("logstream").Funcs(funcs).Option("missingkey=error").Parse(text)

@@ -516,7 +516,8 @@ func TestStreamNames(t *testing.T) {
 		want string
 	}{
 		{"pod", "default", alertAt(base, "/a"), "default/web-7f9c"},
-		{"no pod: hostname", "default", ecs, "bluelock-sidecar-host"},
+		{"no pod: hostname", "default", schema.NewLog(&pb.Log{ContainerName: "api", Type: "ContainerLog"}), "bluelock-sidecar-host"},
+		{"ecs task", "default", schema.NewLog(&pb.Log{NamespaceName: "container_namespace", PodName: "4f5e6d7c", Type: "ContainerLog"}), "ecs/4f5e6d7c"},
 		{"custom, illegal characters replaced", "custom", ecs, "ecs-prod_api_x"},
 		{"custom renders empty: fallback", "custom-empty", schema.NewLog(&pb.Log{}), "fallback"},
 	}

@@ -33,8 +33,8 @@ type Config struct {
 	LogGroup string
 	// LogStream (AWS_CLOUDWATCHLOGS_LOGSTREAM) is a text/template over the
 	// event's KubeArmor fields, plus the function hostname (the sidekick's
-	// host name). Empty means: "{{.NamespaceName}}/{{.PodName}}" when the
-	// event has a pod, else "bluelock-{{hostname}}".
+	// host name). Empty means DefaultLogStream: "<namespace>/<pod>" on
+	// Kubernetes, "ecs/<task-id>" on ECS, else "bluelock-<hostname>".
 	LogStream string
 	// Region (AWS_CLOUDWATCHLOGS_REGION) overrides AWS_REGION.
 	Region string

@@ -168,10 +168,10 @@ func fieldsOf(a *pb.Alert) []field {
 	add("Resource", a.Resource, false)
 	add("Process", a.ProcessName, true)
 	add("Parent", a.ParentProcessName, true)
-	if a.PodName != "" {
-		add("Pod", workload(a), true)
+	if id := ecsTaskID(a); id != "" {
+		add("Task", id, true)
 	} else {
-		add("Task", ecsTask(a.Labels), true)
+		add("Pod", workload(a), true)
 	}
 	add("Container", a.ContainerName, true)
 	add("Image", a.ContainerImage, false)
@@ -359,15 +359,33 @@ func itoaNonZero(n int32) string {
 	return strconv.Itoa(int(n))
 }
 
+// workload is "task <id>" on ECS, namespace/pod on Kubernetes, or "".
 func workload(a *pb.Alert) string {
+	if id := ecsTaskID(a); id != "" {
+		return "task " + id
+	}
 	switch {
 	case a.PodName != "" && a.NamespaceName != "":
 		return a.NamespaceName + "/" + a.PodName
 	case a.PodName != "":
 		return a.PodName
 	}
-	if t := ecsTask(a.Labels); t != "" {
-		return "task " + t
+	return ""
+}
+
+// ecsNamespace is the NamespaceName KubeArmor (and bluelock's container
+// context) uses outside Kubernetes.
+const ecsNamespace = "container_namespace"
+
+// ecsTaskID is the ECS task id of an event from ECS: the container context
+// puts it in PodName (NamespaceName "container_namespace") and the task ARN
+// in Labels. "" for Kubernetes events.
+func ecsTaskID(a *pb.Alert) string {
+	if id := ecsTask(a.Labels); id != "" {
+		return id
+	}
+	if a.NamespaceName == ecsNamespace {
+		return a.PodName
 	}
 	return ""
 }

@@ -171,10 +171,10 @@ func fieldsOf(a *pb.Alert) []slack.AttachmentField {
 	add("Resource", a.Resource)
 	add("Process", a.ProcessName)
 	add("Parent", a.ParentProcessName)
-	if a.PodName != "" {
-		add("Pod", workload(a))
+	if id := ecsTaskID(a); id != "" {
+		add("Task", id)
 	} else {
-		add("Task", ecsTask(a.Labels))
+		add("Pod", workload(a))
 	}
 	add("Container", a.ContainerName)
 	add("Image", a.ContainerImage)
@@ -187,16 +187,33 @@ func fieldsOf(a *pb.Alert) []slack.AttachmentField {
 	return out
 }
 
-// workload is namespace/pod on Kubernetes, the task id on ECS, or "".
+// workload is "task <id>" on ECS, namespace/pod on Kubernetes, or "".
 func workload(a *pb.Alert) string {
+	if id := ecsTaskID(a); id != "" {
+		return "task " + id
+	}
 	switch {
 	case a.PodName != "" && a.NamespaceName != "":
 		return a.NamespaceName + "/" + a.PodName
 	case a.PodName != "":
 		return a.PodName
 	}
-	if t := ecsTask(a.Labels); t != "" {
-		return "task " + t
+	return ""
+}
+
+// ecsNamespace is the NamespaceName KubeArmor (and bluelock's container
+// context) uses outside Kubernetes.
+const ecsNamespace = "container_namespace"
+
+// ecsTaskID is the ECS task id of an event from ECS: the container context
+// puts it in PodName (NamespaceName "container_namespace") and the task ARN
+// in Labels. "" for Kubernetes events.
+func ecsTaskID(a *pb.Alert) string {
+	if id := ecsTask(a.Labels); id != "" {
+		return id
+	}
+	if a.NamespaceName == ecsNamespace {
+		return a.PodName
 	}
 	return ""
 }
