@@ -93,8 +93,9 @@ func NewStore(opts Options) *Store {
 	return s
 }
 
-// Shadow reports a policy name delivered by two sources: the one delivered
-// later wins, the other is not in force.
+// Shadow reports a policy namespace/name delivered twice, by two sources or
+// twice by one: the later delivery (or the later one in the list) wins, the
+// other is not in force.
 type Shadow struct {
 	Namespace, Name string
 	Winner, Loser   string // source names
@@ -175,9 +176,10 @@ func merge(sources map[string]sourceSet) ([]KubeArmorPolicy, []Shadow) {
 		for _, p := range sources[src].policies {
 			key := p.Metadata.Namespace + "/" + p.Metadata.Name
 			if prev, ok := byName[key]; ok {
-				if prev.source != src {
-					shadows = append(shadows, Shadow{Namespace: p.Metadata.Namespace, Name: p.Metadata.Name, Winner: src, Loser: prev.source})
-				}
+				// Reported even within one source (two files defining the
+				// same policy): the later one silently replacing the
+				// earlier would surprise whoever wrote them.
+				shadows = append(shadows, Shadow{Namespace: p.Metadata.Namespace, Name: p.Metadata.Name, Winner: src, Loser: prev.source})
 				out[prev.index] = p
 				byName[key] = owner{src, prev.index}
 				continue

@@ -360,3 +360,19 @@ func TestConcurrentDecide(t *testing.T) {
 	close(stop)
 	wg.Wait()
 }
+
+func TestDuplicateInOneSourceIsReported(t *testing.T) {
+	t.Parallel()
+	ps := mustParse(t, doc("dup", "  file:\n    matchPaths:\n      - path: /a\n")+"---\n"+doc("dup", "  file:\n    matchPaths:\n      - path: /b\n"))
+	s := NewStore(Options{})
+	rep, err := s.ApplyReport("file", ps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Shadowed) != 1 || rep.Shadowed[0] != (Shadow{Name: "dup", Winner: "file", Loser: "file"}) {
+		t.Errorf("shadowed %+v", rep.Shadowed)
+	}
+	if s.Decide(Request{Op: OpFile, Path: "/a"}).Verdict != Allow || s.Decide(Request{Op: OpFile, Path: "/b"}).Verdict != Block {
+		t.Error("the later definition must win")
+	}
+}
