@@ -203,13 +203,14 @@ type syscallRule struct {
 // ruleSet is the compiled, immutable set in force for one container. A new
 // one is built on every change and swapped in whole.
 type ruleSet struct {
-	opts     Options
-	names    []string
-	process  pathTable
-	file     pathTable
-	network  keyTable
-	caps     keyTable
-	syscalls map[string][]*syscallRule
+	opts       Options
+	names      []string
+	unselected []string // delivered, but their selector does not pick this container
+	process    pathTable
+	file       pathTable
+	network    keyTable
+	caps       keyTable
+	syscalls   map[string][]*syscallRule
 }
 
 // compile builds the rule set of the policies selecting opts' container.
@@ -226,6 +227,7 @@ func compile(policies []KubeArmorPolicy, opts Options) *ruleSet {
 	for i := range policies {
 		p := &policies[i]
 		if !selects(p, &opts) {
+			rs.unselected = append(rs.unselected, p.Metadata.Name)
 			continue
 		}
 		rs.names = append(rs.names, p.Metadata.Name)
@@ -233,6 +235,8 @@ func compile(policies []KubeArmorPolicy, opts Options) *ruleSet {
 	}
 	slices.Sort(rs.names)
 	rs.names = slices.Compact(rs.names)
+	slices.Sort(rs.unselected)
+	rs.unselected = slices.Compact(rs.unselected)
 	return rs
 }
 

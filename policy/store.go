@@ -107,6 +107,11 @@ type Report struct {
 	Policies int
 	// Names are the policies in force for this container.
 	Names []string
+	// Unselected are delivered policies whose selector (labels, container
+	// name, namespace, matchExpressions, status) leaves this container out:
+	// worth a log line, since a policy copied with the wrong namespace or
+	// container name otherwise silently does nothing.
+	Unselected []string
 	// Shadowed lists name clashes between sources.
 	Shadowed []Shadow
 }
@@ -151,7 +156,8 @@ func (s *Store) ApplyReport(source string, policies []KubeArmorPolicy) (Report, 
 	rs := compile(merged, s.opts)
 	s.sources = next
 	s.cur.Store(rs)
-	return Report{Policies: len(rs.names), Names: slices.Clone(rs.names), Shadowed: shadows}, nil
+	return Report{Policies: len(rs.names), Names: slices.Clone(rs.names),
+		Unselected: slices.Clone(rs.unselected), Shadowed: shadows}, nil
 }
 
 // merge flattens the sources into one list; for a namespace/name delivered by

@@ -263,7 +263,7 @@ func TestStoreApplySources(t *testing.T) {
 	if len(rep.Shadowed) != 1 || rep.Shadowed[0] != (Shadow{Name: "a", Winner: "grpc", Loser: "file"}) {
 		t.Errorf("shadowed %+v", rep.Shadowed)
 	}
-	if strings.Join(rep.Names, ",") != "a,b" || rep.Policies != 2 {
+	if strings.Join(rep.Names, ",") != "a,b" || rep.Policies != 2 || len(rep.Unselected) != 0 {
 		t.Errorf("report %+v", rep)
 	}
 	if got := s.Decide(Request{Op: OpFile, Path: "/a"}); got.Verdict != Audit {
@@ -374,5 +374,19 @@ func TestDuplicateInOneSourceIsReported(t *testing.T) {
 	}
 	if s.Decide(Request{Op: OpFile, Path: "/a"}).Verdict != Allow || s.Decide(Request{Op: OpFile, Path: "/b"}).Verdict != Block {
 		t.Error("the later definition must win")
+	}
+}
+
+func TestReportUnselected(t *testing.T) {
+	t.Parallel()
+	ps := mustParse(t, doc("here", "  file:\n    matchPaths:\n      - path: /a\n")+"---\n"+
+		strings.Replace(doc("elsewhere", "  file:\n    matchPaths:\n      - path: /b\n"), "name: elsewhere", "name: elsewhere\n  namespace: other", 1))
+	s := NewStore(Options{Namespace: "mine"})
+	rep, err := s.ApplyReport("file", ps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(rep.Names, ",") != "here" || strings.Join(rep.Unselected, ",") != "elsewhere" {
+		t.Errorf("report %+v", rep)
 	}
 }
