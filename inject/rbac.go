@@ -7,9 +7,10 @@ import (
 )
 
 // The tracer's Kubernetes policy source needs, in the workload's namespace:
-// its own pod (get; names are generated, so resourceNames cannot narrow it),
-// KubeArmorPolicies (get/list/watch) and events (create, to report policy
-// errors on the pod); cluster-wide: only its own Namespace object (get/list/
+// its own pod (get, a fallback when the downward-API files are missing; names
+// are generated, so resourceNames cannot narrow it), KubeArmorPolicies
+// (get/list/watch) and events (create, patch: InvalidPolicy warnings on the
+// policy object, patched when repeated); cluster-wide: only its own Namespace object (get/list/
 // watch with resourceNames, for the kubearmor-*-posture annotations; list and
 // watch are authorised by resourceNames when the client uses a
 // metadata.name field selector). If you change these rules, also change
@@ -19,7 +20,7 @@ func roleRules() []any {
 	return []any{
 		map[string]any{"apiGroups": []any{""}, "resources": []any{"pods"}, "verbs": []any{"get"}},
 		map[string]any{"apiGroups": []any{"security.kubearmor.com"}, "resources": []any{"kubearmorpolicies"}, "verbs": []any{"get", "list", "watch"}},
-		map[string]any{"apiGroups": []any{""}, "resources": []any{"events"}, "verbs": []any{"create"}},
+		map[string]any{"apiGroups": []any{""}, "resources": []any{"events"}, "verbs": []any{"create", "patch"}},
 	}
 }
 
@@ -111,7 +112,7 @@ func (run *k8sRun) rbacHint() string {
 		who = append(who, ns+"/"+name)
 	}
 	return "RBAC: to read KubeArmorPolicies from the cluster, service account(s) " + strings.Join(who, ", ") +
-		" need: pods get, kubearmorpolicies.security.kubearmor.com get/list/watch, events create (Role in the namespace) and" +
+		" need: pods get, kubearmorpolicies.security.kubearmor.com get/list/watch, events create/patch (Role in the namespace) and" +
 		" namespaces get/list/watch on their own namespace only (ClusterRole with resourceNames); rerun with --rbac (and --service-account) to emit them," +
 		" or see deploy/eks/rbac.yaml. Not needed when policies come from files or the PolicyService."
 }
