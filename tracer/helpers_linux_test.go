@@ -12,7 +12,6 @@ import (
 	"os/signal"
 	"runtime"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -114,6 +113,7 @@ func helperMain(args []string) int {
 			return errnoExit(err)
 		}
 		defer unix.Close(fd)
+		fmt.Println(fd)
 		return errnoExit(unix.Connect(fd, &unix.SockaddrInet4{Port: 9, Addr: [4]byte{127, 0, 0, 1}}))
 	case "sigterm": // wait for SIGTERM in a handler, then exit 42
 		ch := make(chan os.Signal, 1)
@@ -124,6 +124,58 @@ func helperMain(args []string) int {
 	case "kill-self": // die by SIGTERM (Go's default action for it: exit by the signal)
 		unix.Kill(os.Getpid(), unix.SIGTERM)
 		select {}
+	case "stopcont": // stop and continue a child; report what waitpid saw
+		cmd := exec.Command("/bin/sleep", "30")
+		if err := cmd.Start(); err != nil {
+			return errnoExit(err)
+		}
+		pid := cmd.Process.Pid
+		defer cmd.Process.Kill()
+		var ws unix.WaitStatus
+		unix.Kill(pid, unix.SIGSTOP)
+		if _, err := unix.Wait4(pid, &ws, unix.WUNTRACED, nil); err != nil || !ws.Stopped() {
+			fmt.Fprintln(os.Stderr, "helper: not stopped", ws, err)
+			return 3
+		}
+		fmt.Println("stopped")
+		unix.Kill(pid, unix.SIGCONT)
+		if _, err := unix.Wait4(pid, &ws, unix.WCONTINUED, nil); err != nil || !ws.Continued() {
+			fmt.Fprintln(os.Stderr, "helper: not continued", ws, err)
+			return 4
+		}
+		fmt.Println("continued")
+		return 0
+	case "orphan": // make an orphan, wait (pidfd) until it has exited, check it is reaped
+		// The middle process starts /bin/true in the background and exits
+		// at once, so true's parent becomes the subreaper (the tracer).
+		out, err := exec.Command("/bin/sh", "-c", "/bin/sleep 0.05 & echo $!").Output()
+		if err != nil {
+			return errnoExit(err)
+		}
+		var pid int
+		fmt.Sscan(string(out), &pid)
+		pidfd, err := unix.PidfdOpen(pid, 0)
+		if err != nil {
+			return 0 // already exited and reaped
+		}
+		// A pidfd polls readable once the process has exited.
+		fds := []unix.PollFd{{Fd: int32(pidfd), Events: unix.POLLIN}}
+		for {
+			if _, err := unix.Poll(fds, -1); !errors.Is(err, unix.EINTR) {
+				break
+			}
+		}
+		// Exited; the reaper must collect it: waitid on the pidfd from here
+		// fails (not our child), so watch /proc until the zombie is gone.
+		// (Yielding, not sleeping: the reaper runs in another process.)
+		for start := time.Now(); time.Since(start) < 20*time.Second; {
+			if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err != nil {
+				return 0 // reaped
+			}
+			runtime.Gosched()
+		}
+		fmt.Fprintln(os.Stderr, "helper: orphan never reaped")
+		return 5
 	case "exit": // exit with code N
 		var n int
 		fmt.Sscan(args[1], &n)
@@ -332,7 +384,6 @@ func dump(evs []schema.Event) string {
 	return b.String()
 }
 
-var _ sync.Mutex
 
 func fmtSscanHex(s string, v *uint64) (int, error) { return fmt.Sscanf(s, "%x", v) }
 
@@ -350,3 +401,4 @@ func traceRunIn(t *testing.T, dir string, pol Policy, vis Visibility, args ...st
 	defer os.Chdir(wd)
 	return traceRun(t, pol, vis, nil, args...)
 }
+
