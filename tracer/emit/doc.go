@@ -9,7 +9,9 @@
 //     mutex. It does not marshal: encoding/json takes ~4 µs for a typical
 //     alert, as long as the trapped syscall itself, so marshalling happens on
 //     the sender goroutine (BenchmarkEmit and BenchmarkMarshal measure both).
-//     The caller must therefore not modify an event after emitting it.
+//     The caller must therefore not modify an event after emitting it. The
+//     sender takes events in chunks of 64 per critical section, so Emit
+//     never waits behind a whole batch.
 //   - The queue is bounded by count and by bytes, counting the batch in
 //     flight, so telemetry memory is fixed by configuration. Alerts and logs
 //     wait in two FIFOs merged back in emission order by a sequence number.
@@ -36,6 +38,8 @@
 //     alert (Operation AlertThreshold, PolicyName "bluelock-emitter") whose
 //     message gives the exact number of alerts and logs lost. Close sends a
 //     last one after the final flush.
+//   - Stats counts every event exactly once (Emitted = Sent + Dropped +
+//     Rejected + Queued); Collector exports it as bluelock_emitter_* metrics.
 //   - Close stops accepting events and flushes until its context is done; the
 //     batch in flight and the queue are then counted as dropped and the error
 //     says how many.

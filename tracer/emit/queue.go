@@ -165,15 +165,34 @@ func (q *queue) fitsAfterEvictingLogsLocked(size int) bool {
 	return q.count-q.logs.len()+1 <= q.maxCount && q.bytes-q.logBytes+size <= q.maxBytes
 }
 
+// takeChunk bounds how many events take moves per critical section, so
+// Emit on the stop loop never waits behind a whole 500-event batch: about
+// 64 pops, well under a microsecond.
+const takeChunk = 64
+
 // take moves up to maxN events (and about maxBytes) from the queue into the
 // caller's batch, in emission order. They stay charged against the bounds
 // until release. At least one event is taken when any is queued, so one
 // oversized event cannot wedge the queue.
 func (q *queue) take(dst []item, maxN, maxBytes int) []item {
+	bytes := 0
+	for {
+		more, full := q.takeSome(&dst, maxN, maxBytes, &bytes)
+		if !more || full {
+			return dst
+		}
+	}
+}
+
+// takeSome is one critical section of take. It reports whether the queue
+// may hold more (it stopped at the chunk size) and whether the batch is full.
+func (q *queue) takeSome(dst *[]item, maxN, maxBytes int, bytes *int) (more, full bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	bytes := 0
-	for len(dst) < maxN {
+	for n := 0; n < takeChunk; n++ {
+		if len(*dst) >= maxN {
+			return true, true
+		}
 		var from *ring
 		switch {
 		case q.alerts.len() > 0 && q.logs.len() > 0:
@@ -187,19 +206,19 @@ func (q *queue) take(dst []item, maxN, maxBytes int) []item {
 		case q.logs.len() > 0:
 			from = &q.logs
 		default:
-			return dst
+			return false, false
 		}
-		if len(dst) > 0 && bytes+from.front().size > maxBytes {
-			return dst
+		if len(*dst) > 0 && *bytes+from.front().size > maxBytes {
+			return true, true
 		}
 		it := from.pop()
 		if !it.alert {
 			q.logBytes -= it.size
 		}
-		bytes += it.size
-		dst = append(dst, it)
+		*bytes += it.size
+		*dst = append(*dst, it)
 	}
-	return dst
+	return true, false
 }
 
 // release uncharges a finished batch (delivered, rejected or dropped).

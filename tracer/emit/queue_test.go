@@ -167,3 +167,29 @@ func TestDropReportValid(t *testing.T) {
 		}
 	}
 }
+
+// TestQueueTakeChunks: a batch larger than one critical section comes out
+// whole and in order, and stops at maxN.
+func TestQueueTakeChunks(t *testing.T) {
+	q := newQueue(1000, 1<<30)
+	var want []string
+	for i := range 3*takeChunk + 5 {
+		ev := testLog(i)
+		if i%3 == 0 {
+			ev = testAlert(i)
+		}
+		q.push(ev)
+		want = append(want, tag(ev))
+	}
+	got := q.take(nil, 2*takeChunk+1, 1<<30)
+	evs := make([]schema.Event, len(got))
+	for i := range got {
+		evs[i] = got[i].ev
+	}
+	if g, w := tags(evs), strings.Join(want[:2*takeChunk+1], " "); g != w {
+		t.Errorf("took %q\nwant %q", g, w)
+	}
+	if n := q.queuedLen(); n != takeChunk+4 {
+		t.Errorf("%d left, want %d", n, takeChunk+4)
+	}
+}
