@@ -384,7 +384,6 @@ func dump(evs []schema.Event) string {
 	return b.String()
 }
 
-
 func fmtSscanHex(s string, v *uint64) (int, error) { return fmt.Sscanf(s, "%x", v) }
 
 // traceRunIn is traceRun with the app's working directory set to dir.
@@ -401,4 +400,3 @@ func traceRunIn(t *testing.T, dir string, pol Policy, vis Visibility, args ...st
 	defer os.Chdir(wd)
 	return traceRun(t, pol, vis, nil, args...)
 }
-
