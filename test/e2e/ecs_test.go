@@ -36,6 +36,9 @@ type containerDef struct {
 		Name  string `json:"name"`
 		Value string `json:"value"`
 	} `json:"environment"`
+	Secrets []struct {
+		Name string `json:"name"`
+	} `json:"secrets"`
 	MountPoints []struct {
 		SourceVolume  string `json:"sourceVolume"`
 		ContainerPath string `json:"containerPath"`
@@ -180,6 +183,9 @@ type task struct {
 	*group
 	containers map[string]string // task container name → docker container name
 	app        string
+	// containerName is the app's CONTAINER_NAME (its name in the task definition).
+	containerName string
+	appUID        string // the uid the app runs as ("0" unless the definition sets user)
 }
 
 // startTask translates the task definition into docker commands and runs them in
@@ -285,7 +291,18 @@ func startTask(t *testing.T, s *suite, td taskDef, appCmd, extraFlags []string) 
 			run = append(run, "-v", spec)
 		}
 		for _, e := range c.Environment {
+			if c.role() == roleSidekick && strings.HasPrefix(e.Name, "AWS_") {
+				// No AWS account here: an output that needs one (CloudWatch) cannot work.
+				t.Logf("%s: leaving out %s (needs AWS)", c.Name, e.Name)
+				continue
+			}
 			run = append(run, "-e", e.Name+"="+e.Value)
+			if c.role() == roleApp && e.Name == "CONTAINER_NAME" {
+				tk.containerName = e.Value
+			}
+		}
+		for _, sec := range c.Secrets {
+			t.Logf("%s: leaving out secret %s (Secrets Manager/SSM are not reachable here)", c.Name, sec.Name)
 		}
 		argv := append(slices.Clone(c.EntryPoint), c.Command...)
 		switch c.role() {
@@ -296,6 +313,10 @@ func startTask(t *testing.T, s *suite, td taskDef, appCmd, extraFlags []string) 
 				t.Fatal(err)
 			}
 			tk.app = name
+			tk.appUID = "0"
+			if c.User != "" {
+				tk.appUID = strings.SplitN(c.User, ":", 2)[0]
+			}
 		}
 		if len(c.EntryPoint) > 0 || c.role() == roleApp {
 			run = append(run, "--entrypoint", argv[0], image)
@@ -359,6 +380,20 @@ func TestECSTask(t *testing.T) {
 	t.Logf("POST /policies: %s", out)
 	tk.waitServing(t, tk.app, 60*time.Second)
 
+	// The deploy's own example policy selects the app by container name (CONTAINER_NAME),
+	// KubeArmor's non-Kubernetes way; push it as an operator would, while the app runs.
+	pkg := filepath.Join(s.repo, "deploy", "ecs", "policies", "ksp-block-pkg-managers.yaml")
+	pkgPolicy, pkgErr := os.ReadFile(pkg)
+	pushedPkg := pkgErr == nil && tk.containerName != "" && strings.Contains(string(pkgPolicy), "["+tk.containerName+"]")
+	if pushedPkg {
+		out, err = tk.policyAPI(t, 10*time.Second, pkgPolicy, "-H", "Content-Type: application/yaml", "POST", policyAPIURL)
+		if err != nil {
+			t.Fatalf("POST %s (%s): %v\n%s", policyAPIURL, pkg, err, out)
+		}
+	} else {
+		t.Logf("not pushing %s: missing (%v) or not selecting container %q", pkg, pkgErr, tk.containerName)
+	}
+
 	out, err = tk.policyAPI(t, 10*time.Second, nil, "GET", policyAPIURL)
 	if err != nil || !strings.Contains(out, "e2e-ecs-block-secret-read") {
 		t.Errorf("GET /policies after the push = %q, %v; want it to list e2e-ecs-block-secret-read", out, err)
@@ -376,20 +411,46 @@ func TestECSTask(t *testing.T) {
 			return
 		}
 		checkAlert(t, ev, want, map[string]string{
-			"Type":        "MatchedPolicy",
-			"PolicyName":  "e2e-ecs-block-secret-read",
-			"Severity":    "8",
-			"Action":      "Block",
-			"Result":      "Permission denied",
-			"Operation":   "File",
-			"Resource":    "/secret/api-token",
-			"ProcessName": "/usr/bin/cat",
+			"Type":          "MatchedPolicy",
+			"PolicyName":    "e2e-ecs-block-secret-read",
+			"Severity":      "8",
+			"Action":        "Block",
+			"Result":        "Permission denied",
+			"Operation":     "File",
+			"Resource":      "/secret/api-token",
+			"ProcessName":   "/usr/bin/cat",
+			"ContainerName": tk.containerName,
 		})
 	})
-	t.Run("exec-still-allowed", func(t *testing.T) {
-		// Only the pushed policy applies: the pod's exec rule is not part of this task.
-		if out := strings.TrimSpace(tk.request(t, "id")); out == "" || strings.Contains(out, "denied") {
-			t.Errorf("id = %q, want a uid", out)
+	t.Run("blocked-exec-by-container-name", func(t *testing.T) {
+		if !pushedPkg {
+			t.Skip("deploy/ecs/policies/ksp-block-pkg-managers.yaml not applicable to this task definition")
+		}
+		resp := tk.request(t, "exec-apt")
+		if strings.Contains(resp, "Usage:") || !strings.Contains(resp, "Permission denied") {
+			t.Fatalf("/usr/bin/apt = %q, want Permission denied (deploy policy selecting %s)", resp, tk.containerName)
+		}
+		ev, ok := tk.sink.waitEvent(t, 30*time.Second, "Process alert for /usr/bin/apt", func(e event) bool {
+			return e.str("Operation") == "Process" && strings.HasPrefix(e.str("Resource"), "/usr/bin/apt") && e.str("Type") != "ContainerLog"
+		})
+		if !ok {
+			return
+		}
+		checkAlert(t, ev, want, map[string]string{
+			"Type":          "MatchedPolicy",
+			"PolicyName":    "ksp-armored-block-pkg-managers",
+			"Severity":      "5",
+			"Action":        "Block",
+			"Result":        "Permission denied",
+			"Operation":     "Process",
+			"ProcessName":   "/usr/bin/apt",
+			"ContainerName": tk.containerName,
+		})
+	})
+	t.Run("allowed-exec", func(t *testing.T) {
+		// No pushed policy covers id: it runs.
+		if out := strings.TrimSpace(tk.request(t, "id")); out != tk.appUID {
+			t.Errorf("id -u = %q, want %s", out, tk.appUID)
 		}
 	})
 	t.Run("docker-stop", func(t *testing.T) { checkStop(t, tk.app) })

@@ -1,8 +1,10 @@
 package e2e
 
 import (
+	"context"
 	"net"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -28,14 +30,11 @@ type group struct {
 	sidekick string
 }
 
-// newGroup starts the pause container and creates the (still empty) bluelock volume.
+// newGroup starts the pause container (hostname = the pod's name, as on Fargate).
 func newGroup(t *testing.T, s *suite) *group {
 	t.Helper()
 	g := &group{s: s, name: s.resName(t, "")}
 	g.hostname = hostnameFor(g.name)
-	g.volume = g.name + "-kubearmor"
-	docker(t, time.Minute, "volume", "create", "--label", s.label, g.volume)
-	t.Cleanup(func() { removeVolume(g.volume) })
 	g.pause = g.name + "-pause"
 	removeOnCleanup(t, g.pause)
 	docker(t, time.Minute, "run", "-d", "--name", g.pause, "--label", s.label,
@@ -57,19 +56,30 @@ func hostnameFor(name string) string {
 	return strings.Trim(h, "-")
 }
 
-// runInit runs the init container to completion (dependsOn: COMPLETE / initContainers) and
-// requires exit 0. args override the image's command (nil: the image's ENTRYPOINT alone).
-func (g *group) runInit(t *testing.T, extra []string, args ...string) {
+// emptyDir creates the pod's bluelock volume with an emptyDir's permissions (0777): the
+// injected init container runs as 65532, not root.
+func (g *group) emptyDir(t *testing.T) {
+	t.Helper()
+	g.volume = g.name + "-kubearmor"
+	docker(t, time.Minute, "volume", "create", "--label", g.s.label, g.volume)
+	t.Cleanup(func() { removeVolume(g.volume) })
+	docker(t, time.Minute, "run", "--rm", "--label", g.s.label, "--network", "none",
+		"-v", g.volume+":/v", appImage, "chmod", "0777", "/v")
+}
+
+// runInit runs the init container to completion (an initContainer) and requires exit 0.
+// Its security context is the one `bluelock inject` writes: uid 65532, all capabilities
+// dropped, read-only root, Docker's default seccomp profile.
+func (g *group) runInit(t *testing.T) {
 	t.Helper()
 	name := g.name + "-init"
 	removeOnCleanup(t, name)
 	run := []string{"run", "--name", name, "--label", g.s.label, "--network", "none",
-		"--cap-drop", "ALL"}
-	run = append(run, capAdds(fargateCaps)...)
-	run = append(run, extra...)
-	run = append(run, "-v", g.volume+":/kubearmor", initImage)
-	run = append(run, args...)
-	ctx := t.Context()
+		"--user", "65532:65532", "--cap-drop", "ALL", "--read-only",
+		"--security-opt", "no-new-privileges",
+		"-v", g.volume + ":/kubearmor", initImage}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
 	out, err := dockerOut(ctx, run...)
 	code := inspect(t, name, "{{.State.ExitCode}}")
 	if err != nil || code != "0" {
@@ -85,7 +95,8 @@ func (g *group) startSidekick(t *testing.T, env ...string) {
 	g.sidekick = g.name + "-sidekick"
 	removeOnCleanup(t, g.sidekick)
 	run := []string{"run", "-d", "--name", g.sidekick, "--label", g.s.label,
-		"--network", "container:" + g.pause, "--cap-drop", "ALL",
+		"--network", "container:" + g.pause, "--cap-drop", "ALL", "--read-only",
+		"--security-opt", "no-new-privileges",
 		"-e", "WEBHOOK_ADDRESS=" + g.sink.URL, "-e", "STDOUT_ENABLED=true"}
 	for _, e := range env {
 		run = append(run, "-e", e)
@@ -101,6 +112,7 @@ type appOpts struct {
 	user     string // "" = root (the image's default), else "uid:gid"
 	ptrace   bool   // add SYS_PTRACE, as an ECS task definition may
 	policies string // host directory bind-mounted read-only at /policies ("" = none)
+	podinfo  string // host directory bind-mounted read-only at /etc/podinfo ("" = none)
 	flags    []string
 	command  []string
 	env      []string
@@ -135,6 +147,9 @@ func (g *group) startApp(t *testing.T, o appOpts) string {
 	run = append(run, "-v", g.volume+":/kubearmor:ro")
 	if o.policies != "" {
 		run = append(run, "-v", o.policies+":/policies:ro")
+	}
+	if o.podinfo != "" {
+		run = append(run, "-v", o.podinfo+":/etc/podinfo:ro")
 	}
 	run = append(run, "-e", "SIDEKICK_URL=http://localhost:"+sidekickPort+"/")
 	for _, e := range o.env {
@@ -182,22 +197,59 @@ var variants = []variant{
 	{name: "uid1000+SYS_PTRACE", user: "1000:1000", ptrace: true},
 }
 
-// TestPod is the EKS-like set-up: initContainer + app + sidekick sharing a namespace,
-// policies from files (a ConfigMap volume in Kubernetes, a bind mount here).
+const (
+	podNamespace  = "e2e"
+	podContainer  = "app"
+	podLabels     = "app=e2e,team=security" // KubeArmor's Labels field for podinfo/labels
+	podLabelsFile = "app=\"e2e\"\nteam=\"security\"\n"
+)
+
+// podEnv is the app container's environment as `bluelock inject` writes it for a pod
+// (POD_NAME and POD_NAMESPACE come from the downward API there).
+func (g *group) podEnv() []string {
+	return []string{"POD_NAME=" + g.hostname, "POD_NAMESPACE=" + podNamespace,
+		"CONTAINER_NAME=" + podContainer, "CONTAINER_IMAGE=" + appImage}
+}
+
+// podInfoDir is the downward API volume: the pod's labels and annotations files.
+func podInfoDir(t *testing.T) string {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "labels"), []byte(podLabelsFile), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "annotations"), []byte("kubearmor-policy=\"enabled\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// The app may run as uid 1000: the files must be readable by it, as the kubelet makes them.
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// TestPod is the EKS-like set-up, as `bluelock inject` writes it: an initContainer copying
+// bluelock into an emptyDir, the sidekick sharing the pod's network, the app wrapped by
+// /kubearmor/bluelock with the downward API (env and /etc/podinfo), policies from files
+// (a ConfigMap volume in Kubernetes, a read-only bind mount here) selecting the pod by
+// namespace and labels.
 func TestPod(t *testing.T) {
 	s := requireSuite(t)
 	for _, v := range variants {
 		t.Run(v.name, func(t *testing.T) {
 			g := newGroup(t, s)
-			g.runInit(t, nil)
+			g.emptyDir(t)
+			g.runInit(t)
 			g.startSidekick(t)
-			policies := s.testdata + "/policies"
-			flags := []string{"--policy", "/policies"}
+			base := appOpts{user: v.user, ptrace: v.ptrace, policies: s.testdata + "/policies",
+				podinfo: podInfoDir(t), flags: []string{"--policy", "/policies"}, env: g.podEnv(),
+				command: []string{"/app/app.sh"}}
 
-			app := g.startApp(t, appOpts{suffix: "app", user: v.user, ptrace: v.ptrace,
-				policies: policies, flags: flags, command: []string{"/app/app.sh"}})
+			o := base
+			o.suffix = "app"
+			app := g.startApp(t, o)
 			g.waitServing(t, app, 60*time.Second)
 			want := expectedContext(t, g, app)
+			want.pod = true
 			t.Run("serves", func(t *testing.T) { checkServes(t, g, v) })
 			t.Run("blocked-file-read", func(t *testing.T) { checkBlockedRead(t, g, want) })
 			t.Run("blocked-exec", func(t *testing.T) { checkBlockedExec(t, g, want) })
@@ -205,14 +257,17 @@ func TestPod(t *testing.T) {
 			t.Run("docker-stop", func(t *testing.T) { checkStop(t, app) })
 
 			t.Run("docker-kill", func(t *testing.T) {
-				app := g.startApp(t, appOpts{suffix: "app-kill", user: v.user, ptrace: v.ptrace,
-					policies: policies, flags: flags, command: []string{"/app/app.sh"}})
+				o := base
+				o.suffix = "app-kill"
+				app := g.startApp(t, o)
 				g.waitServing(t, app, 60*time.Second)
 				checkKill(t, app)
 			})
 			t.Run("exit-code", func(t *testing.T) {
-				app := g.startApp(t, appOpts{suffix: "app-exit3", user: v.user, ptrace: v.ptrace,
-					policies: policies, flags: flags, command: []string{"/bin/sh", "-c", "exit 3"}})
+				o := base
+				o.suffix = "app-exit3"
+				o.command = []string{"/bin/sh", "-c", "exit 3"}
+				app := g.startApp(t, o)
 				if code := waitExit(t, app, 60*time.Second); code != 3 {
 					t.Errorf("app exits 3 under bluelock: container exit code %d, want 3", code)
 				}
@@ -225,6 +280,7 @@ func TestPod(t *testing.T) {
 type wantContext struct {
 	containerID string
 	hostname    string
+	pod         bool // the pod's identity (downward API) is expected too
 }
 
 func expectedContext(t *testing.T, g *group, app string) wantContext {
@@ -332,6 +388,19 @@ func checkAlert(t *testing.T, ev event, want wantContext, fields map[string]stri
 	}
 	if got := ev.str("HostName"); got != want.hostname {
 		t.Errorf("alert HostName = %q, want %q", got, want.hostname)
+	}
+	if want.pod {
+		for k, v := range map[string]string{
+			"PodName":        want.hostname,
+			"NamespaceName":  podNamespace,
+			"ContainerName":  podContainer,
+			"ContainerImage": appImage,
+			"Labels":         podLabels,
+		} {
+			if got := ev.str(k); got != v {
+				t.Errorf("alert %s = %q, want %q (downward API)", k, got, v)
+			}
+		}
 	}
 	if ev.num("PID") <= 0 || ev.num("Timestamp") <= 0 {
 		t.Errorf("alert PID = %d, Timestamp = %d; want both > 0", ev.num("PID"), ev.num("Timestamp"))
