@@ -48,29 +48,25 @@ func (m *match) considerOne(ru *rule, r *Request) {
 	if m.allowOnly && ru.verdict != Allow {
 		return
 	}
-	{
-		bad := (ru.readOnly && r.Write) || (ru.ownerOnly && !m.owner(r))
-		var o outcome
-		switch ru.verdict {
-		case Allow:
-			o = allowed
-			if bad {
-				o = allowDenied
-			}
-		case Audit:
-			o = audited
-			if (ru.readOnly || ru.ownerOnly) && !bad {
-				o = permitted
-			}
-		default:
-			o = blocked
-			if (ru.readOnly || ru.ownerOnly) && !bad {
-				o = permitted
-			}
-		}
-		if o > m.best {
-			m.best, m.rule = o, ru
-		}
+	conditional := ru.readOnly || ru.ownerOnly
+	// violated: the request breaks the rule's condition. A rule without a
+	// condition is always "violated" by a matching request.
+	violated := !conditional || (ru.readOnly && r.Write) || (ru.ownerOnly && !m.owner(r))
+	var o outcome
+	switch {
+	case ru.verdict == Allow && conditional && violated:
+		o = allowDenied
+	case ru.verdict == Allow:
+		o = allowed
+	case !violated:
+		o = permitted
+	case ru.verdict == Audit:
+		o = audited
+	default:
+		o = blocked
+	}
+	if o > m.best {
+		m.best, m.rule = o, ru
 	}
 }
 
