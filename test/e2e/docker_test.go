@@ -217,18 +217,24 @@ func waitExit(t *testing.T, name string, timeout time.Duration) int {
 // The container being gone is checked on every turn so that a crash fails fast.
 func waitTCP(t *testing.T, addr, container string, timeout time.Duration) {
 	t.Helper()
+	if err := pollTCP(addr, container, timeout); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func pollTCP(addr, container string, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for {
 		c, err := net.DialTimeout("tcp", addr, time.Second)
 		if err == nil {
 			c.Close()
-			return
+			return nil
 		}
 		if st, _ := dockerOut(context.Background(), "inspect", "-f", "{{.State.Status}}", container); st != "running" {
-			t.Fatalf("%s is %q before %s accepted a connection", container, st, addr)
+			return fmt.Errorf("%s is %q before %s accepted a connection", container, st, addr)
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s: no listener within %v: %v", addr, timeout, err)
+			return fmt.Errorf("%s: no listener within %v: %v", addr, timeout, err)
 		}
 		// A port in another network namespace cannot be waited on; poll it, bounded by the
 		// deadline above.

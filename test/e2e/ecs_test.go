@@ -329,7 +329,10 @@ func startTask(t *testing.T, s *suite, td taskDef, appCmd, extraFlags []string) 
 		tk.containers[c.Name] = name
 		if c.role() == roleSidekick {
 			g.sidekick = name
-			waitTCP(t, net.JoinHostPort(g.ip, sidekickPort), name, 30*time.Second)
+			if err := pollTCP(net.JoinHostPort(g.ip, sidekickPort), name, 30*time.Second); err != nil {
+				g.sidekickErr = err
+				t.Errorf("sidekick: %v", err)
+			}
 		}
 	}
 	if tk.app == "" {
@@ -404,7 +407,7 @@ func TestECSTask(t *testing.T) {
 		if strings.Contains(resp, "s3cr3t") || !strings.Contains(resp, "Permission denied") {
 			t.Fatalf("cat /secret/api-token = %q, want Permission denied (policy pushed over HTTP)", resp)
 		}
-		ev, ok := tk.sink.waitEvent(t, 30*time.Second, "File alert for /secret/api-token", func(e event) bool {
+		ev, ok := tk.waitAlert(t, "File alert for /secret/api-token", func(e event) bool {
 			return e.str("Operation") == "File" && e.str("Resource") == "/secret/api-token" && e.str("Type") != "ContainerLog"
 		})
 		if !ok {
@@ -430,7 +433,7 @@ func TestECSTask(t *testing.T) {
 		if strings.Contains(resp, "Usage:") || !strings.Contains(resp, "Permission denied") {
 			t.Fatalf("/usr/bin/apt = %q, want Permission denied (deploy policy selecting %s)", resp, tk.containerName)
 		}
-		ev, ok := tk.sink.waitEvent(t, 30*time.Second, "Process alert for /usr/bin/apt", func(e event) bool {
+		ev, ok := tk.waitAlert(t, "Process alert for /usr/bin/apt", func(e event) bool {
 			return e.str("Operation") == "Process" && strings.HasPrefix(e.str("Resource"), "/usr/bin/apt") && e.str("Type") != "ContainerLog"
 		})
 		if !ok {
