@@ -428,9 +428,7 @@ func checkAlert(t *testing.T, ev event, want wantContext, fields map[string]stri
 			t.Errorf("alert has no %s key (KubeArmor always writes PPID and UID)", k)
 		}
 	}
-	if t.Failed() {
-		t.Logf("alert: %s", ev.Raw)
-	}
+	t.Logf("alert: %s", ev.Raw)
 }
 
 // checkPID1: inside the container bluelock is PID 1 and the app is its descendant.
