@@ -167,7 +167,14 @@ type result struct {
 }
 
 func (r result) String() string {
-	return fmt.Sprintf("exit %d\nstdout: %s\nstderr: %s\nevents: %d", r.code, r.stdout, r.stderr, len(r.events))
+	var b strings.Builder
+	fmt.Fprintf(&b, "exit %d\nstdout: %s\nstderr: %s\nevents (%d):", r.code, r.stdout, r.stderr, len(r.events))
+	for _, ev := range r.events {
+		line, _ := json.Marshal(ev)
+		b.WriteString("\n  ")
+		b.Write(line)
+	}
+	return b.String()
 }
 
 // alerts returns the MatchedPolicy events.
@@ -237,7 +244,12 @@ func (e *env) environ() []string {
 		}
 		out = append(out, kv)
 	}
-	return append(out, "CONTAINER_NAME="+containerName, "LANG=C", "BLUELOCK_PODINFO_DIR="+filepath.Join(e.root, "no-podinfo"))
+	return append(out, "CONTAINER_NAME="+containerName, "LANG=C", "BLUELOCK_PODINFO_DIR="+filepath.Join(e.root, "no-podinfo"),
+		// Policies come from the file only: no listeners, so runs of this
+		// suite and of other packages' tests cannot collide on the
+		// PolicyService/HTTP ports (env, not flags: unknown variables are
+		// harmless if the delivery flags change).
+		"BLUELOCK_POLICY_GRPC=off", "BLUELOCK_POLICY_HTTP=off", "BLUELOCK_POLICY_K8S=false")
 }
 
 func readEvents(t *testing.T, path string) []map[string]any {
