@@ -42,7 +42,7 @@ type wireEvent struct {
 // output makes, validates every request the way the service does, and plays
 // scripted faults.
 type fakeLogs struct {
-	t *testing.T
+	t testing.TB
 
 	mu       sync.Mutex
 	streams  map[string][]wireEvent
@@ -57,7 +57,7 @@ type fault struct {
 	typ    string
 }
 
-func newFakeLogs(t *testing.T) (*fakeLogs, *httptest.Server) {
+func newFakeLogs(t testing.TB) (*fakeLogs, *httptest.Server) {
 	f := &fakeLogs{t: t, streams: map[string][]wireEvent{}}
 	srv := httptest.NewServer(http.HandlerFunc(f.serve))
 	t.Cleanup(srv.Close)
@@ -189,7 +189,7 @@ func (f *fakeLogs) script(fn func(f *fakeLogs)) {
 
 // newOutput points the real SDK, loaded through LoadDefaultConfig with
 // static credentials, at the fake.
-func newOutput(t *testing.T, srv *httptest.Server, mutate func(*Config)) (*Cloudwatch, *prometheus.Registry) {
+func newOutput(t testing.TB, srv *httptest.Server, mutate func(*Config)) (*Cloudwatch, *prometheus.Registry) {
 	t.Helper()
 	cfg := Config{LogGroup: group, Region: "us-west-2", Endpoint: srv.URL}
 	if mutate != nil {

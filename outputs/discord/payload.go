@@ -95,8 +95,8 @@ func colorFor(ev schema.Event) int {
 func buildPayload(cfg Config, ev schema.Event) payload {
 	a := alertOf(ev)
 	e := embed{
-		Title:       title(a),
-		Description: escapeMarkdown(a.Message),
+		Title:       precut(title(a), maxTitle),
+		Description: escapeMarkdown(precut(a.Message, maxDesc)),
 		Color:       colorFor(ev),
 		Fields:      fieldsOf(a),
 		Footer:      &footer{Text: "bluelock"},
@@ -157,7 +157,7 @@ func fieldsOf(a *pb.Alert) []field {
 		if value == "" {
 			return
 		}
-		out = append(out, field{Name: name, Value: escapeMarkdown(value), Inline: inline})
+		out = append(out, field{Name: name, Value: escapeMarkdown(precut(value, maxFieldValue)), Inline: inline})
 	}
 	add("Policy", a.PolicyName, true)
 	add("Severity", a.Severity, true)
@@ -325,6 +325,21 @@ func cut(s string, n int) string {
 		used += w
 	}
 	return s
+}
+
+// precut bounds the work on huge inputs before escaping and fitting. A
+// string of more than 4n bytes has more than n UTF-16 units whatever it
+// holds, so cutting it to 4n bytes on a rune boundary leaves the result of
+// the later cut(…, n) unchanged: the same prefix, and still an ellipsis.
+func precut(s string, n int) string {
+	limit := 4 * n
+	if len(s) <= limit {
+		return s
+	}
+	for limit > 0 && !utf8.RuneStart(s[limit]) {
+		limit--
+	}
+	return s[:limit]
 }
 
 // escapeMarkdown keeps paths such as /etc/my_app_conf from turning italic.

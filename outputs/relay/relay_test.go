@@ -51,7 +51,7 @@ type harness struct {
 
 // start serves a Relay over bufconn with the options it asks for, and
 // returns a client built from KubeArmor's own protobuf package.
-func start(t *testing.T, cfg Config) *harness {
+func start(t testing.TB, cfg Config) *harness {
 	t.Helper()
 	reg := prometheus.NewRegistry()
 	r, err := New(cfg, outputs.Deps{Registerer: reg})
@@ -569,3 +569,5 @@ func selfSigned(t *testing.T) (certPEM, keyPEM []byte) {
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
 		pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder})
 }
+
+func outputsDeps() outputs.Deps { return outputs.Deps{} }

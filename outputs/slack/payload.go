@@ -265,11 +265,17 @@ func escape(s string) string {
 
 // truncate cuts s to at most n runes, ending with an ellipsis when cut.
 func truncate(s string, n int) string {
-	if utf8.RuneCountInString(s) <= n {
-		return s
+	count := 0
+	for i := range s {
+		if count == n-1 {
+			if utf8.RuneCountInString(s[i:]) > 1 {
+				return s[:i] + "…"
+			}
+			return s
+		}
+		count++
 	}
-	r := []rune(s)
-	return string(r[:n-1]) + "…"
+	return s
 }
 
 // templateData is what SLACK_MESSAGEFORMAT sees: the event as a KubeArmor

@@ -385,3 +385,25 @@ func TestSendTransportErrorsLeakNoSecret(t *testing.T) {
 		t.Fatalf("error leaks the webhook: %v", err)
 	}
 }
+
+func TestTruncate(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		in   string
+		n    int
+		want string
+	}{
+		{"hello", 5, "hello"},
+		{"hello", 6, "hello"},
+		{"hello!", 5, "hell…"},
+		{"héllo wörld", 4, "hél…"},
+		{"🔥🔥🔥", 3, "🔥🔥🔥"},
+		{"🔥🔥🔥🔥", 3, "🔥🔥…"},
+		{"", 3, ""},
+	}
+	for _, tc := range cases {
+		if got := truncate(tc.in, tc.n); got != tc.want {
+			t.Errorf("truncate(%q, %d) = %q, want %q", tc.in, tc.n, got, tc.want)
+		}
+	}
+}
