@@ -499,3 +499,30 @@ func TestStartOrderAndAppArgv(t *testing.T) {
 		t.Error("appArgv accepted a container that bluelock does not wrap")
 	}
 }
+
+// TestPolicyGate: with --policy-wait-api and nobody pushing, the app never runs and the
+// container fails (fail closed, the default); with --policy-fail-closed=false it starts
+// in the default posture once the wait is over.
+func TestPolicyGate(t *testing.T) {
+	s := requireSuite(t)
+	g := newGroup(t, s)
+	g.emptyDir(t)
+	g.runInit(t)
+	t.Run("fail-closed", func(t *testing.T) {
+		app := g.startApp(t, appOpts{suffix: "gate-closed", flags: []string{"--policy-wait-api", "--policy-wait", "3s"},
+			command: []string{"/app/app.sh"}})
+		code := waitExit(t, app, 60*time.Second)
+		logs, _ := dockerStdin(30*time.Second, nil, "logs", app)
+		if code == 0 || strings.Contains(logs, "app: serving") {
+			t.Errorf("no policy pushed within --policy-wait: exit %d, want non-zero, and the app must not run; logs:\n%s", code, logs)
+		}
+	})
+	t.Run("fail-open", func(t *testing.T) {
+		app := g.startApp(t, appOpts{suffix: "gate-open", flags: []string{"--policy-wait-api", "--policy-wait", "3s", "--policy-fail-closed=false"},
+			command: []string{"/app/app.sh"}})
+		g.waitServing(t, app, 60*time.Second)
+		if out := g.request(t, "secret"); !strings.Contains(out, "s3cr3t") {
+			t.Errorf("no policy in force: the secret read should pass, got %q", out)
+		}
+	})
+}
