@@ -390,3 +390,21 @@ func TestReportUnselected(t *testing.T) {
 		t.Errorf("report %+v", rep)
 	}
 }
+
+func TestSyscallsAndPostureAllow(t *testing.T) {
+	t.Parallel()
+	s := loadStore(t, "audit-unlink.yaml", Options{Namespace: "multiubuntu", Labels: map[string]string{"container": "ubuntu-1"}})
+	if got := strings.Join(s.Syscalls(), ","); got != "unlink,unlinkat" {
+		t.Errorf("Syscalls %q", got)
+	}
+	if s.MayBlock(OpSyscall) {
+		t.Error("syscall rules never block")
+	}
+	a := loadStore(t, "allow-proc-dir.yaml", Options{Labels: map[string]string{"container": "ubuntu-3"}, FilePosture: PostureAllow})
+	if d := a.Decide(Request{Op: OpFile, Path: "/etc/hostname"}); d.Verdict != Allow || d.PolicyName != "" || d.Alert {
+		t.Errorf("posture allow: %+v", d)
+	}
+	if got := a.Options().NetworkPosture; got != DefaultPosture {
+		t.Errorf("empty posture normalised to %q", got)
+	}
+}

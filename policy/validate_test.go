@@ -2,6 +2,7 @@ package policy
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -80,6 +81,29 @@ func TestValidateErrors(t *testing.T) {
 				`f.yaml: document 1 (line 1): policy "p": spec.selector.matchExpressions[0].key: must be "label", got "namespace"`,
 				`f.yaml: document 1 (line 1): policy "p": spec.selector.matchExpressions[0].operator: must be In or NotIn, got "Exists"`,
 				`f.yaml: document 1 (line 1): policy "p": spec.selector.matchExpressions[0].values[0]: must be key=value, got "app"`,
+			}},
+		{"required fields",
+			doc("p", "  file:\n    matchPaths:\n      - readOnly: true\n    matchDirectories:\n      - recursive: true\n    matchPatterns:\n      - pattern: \"\"\n"),
+			[]string{
+				`f.yaml: document 1 (line 1): policy "p": spec.file.matchPaths[0].path: required`,
+				`f.yaml: document 1 (line 1): policy "p": spec.file.matchDirectories[0].dir: required`,
+				`f.yaml: document 1 (line 1): policy "p": spec.file.matchPatterns[0].pattern: required`,
+			}},
+		{"syscall sources and paths",
+			doc("p", "  syscalls:\n    matchPaths:\n      - path: tmp\n        syscall: [unlink]\n        fromSource:\n          - path: /bin/rm\n            dir: /bin/\n          - recursive: true\n          - dir: /bin\n"),
+			[]string{
+				`f.yaml: document 1 (line 1): policy "p": spec.syscalls.matchPaths[0].path: invalid path "tmp": must be an absolute file path or a directory ending in "/"`,
+				`f.yaml: document 1 (line 1): policy "p": spec.syscalls.matchPaths[0].fromSource[0]: path and dir are mutually exclusive`,
+				`f.yaml: document 1 (line 1): policy "p": spec.syscalls.matchPaths[0].fromSource[1]: one of path or dir is required`,
+				`f.yaml: document 1 (line 1): policy "p": spec.syscalls.matchPaths[0].fromSource[2].dir: invalid directory "/bin": must be absolute and end in "/"`,
+			}},
+		{"wrong types",
+			doc("p", "  severity: high\n  tags: security\n  selector: [a]\n  file:\n    matchPaths:\n      - path: /a\n        severity: 2.5\n"),
+			[]string{
+				`f.yaml: document 1 (line 1): policy "p": spec.file.matchPaths[0].severity: expected an integer, got 2.5`,
+				`f.yaml: document 1 (line 1): policy "p": spec.selector: expected an object, got a list`,
+				`f.yaml: document 1 (line 1): policy "p": spec.severity: expected an integer, got string "high"`,
+				`f.yaml: document 1 (line 1): policy "p": spec.tags: expected a list, got string "security"`,
 			}},
 		{"no rules",
 			doc("p", "  severity: 3\n"),
@@ -250,5 +274,24 @@ func TestParseObject(t *testing.T) {
 	_, err = ParseObject([]byte(`{"metadata":{"name":""},"spec":{"file":{"matchPaths":[{"path":"/a"}]}}}`), "grpc")
 	if err == nil || err.Error() != `grpc: metadata.name: required` {
 		t.Errorf("empty name: got %v", err)
+	}
+}
+
+func TestValidateBuiltInCode(t *testing.T) {
+	t.Parallel()
+	p := KubeArmorPolicy{APIVersion: APIVersion, Kind: Kind, Metadata: ObjectMeta{Name: "code"}, Origin: "api",
+		Spec: Spec{Network: &NetworkSection{MatchProtocols: []NetworkProtocol{{Protocol: "tcp"}, {Protocol: "QUIC"}}}}}
+	err := p.Validate()
+	const want = `api: policy "code": spec.network.matchProtocols[1].protocol: invalid protocol "QUIC": must be one of tcp, udp, icmp, icmpv6, raw, sctp, stream, dgram, rdm, seqpacket, dccp, packet, all`
+	if err == nil || err.Error() != want {
+		t.Fatalf("got %v", err)
+	}
+	fes := FieldErrors(fmt.Errorf("wrapped: %w", err))
+	if len(fes) != 1 || fes[0].Field != "spec.network.matchProtocols[1].protocol" || fes[0].Policy != "code" {
+		t.Errorf("FieldErrors: %+v", fes)
+	}
+	p.Spec.Network.MatchProtocols = p.Spec.Network.MatchProtocols[:1]
+	if err := p.Validate(); err != nil {
+		t.Errorf("valid policy: %v", err)
 	}
 }
