@@ -337,14 +337,16 @@ func (rs *ruleSet) add(p *KubeArmorPolicy) {
 	}
 	if sec := s.Syscalls; sec != nil {
 		// Syscall rules carry no action: KubeArmor only ever audits them.
-		r := inherit(name, Meta{Action: "Audit"}, Meta{Severity: sec.Severity, Tags: sec.Tags, Message: sec.Message}, s)
+		secMeta := Meta{Severity: sec.Severity, Tags: sec.Tags, Message: sec.Message}
 		for _, m := range sec.MatchSyscalls {
+			r := inherit(name, Meta{Severity: m.Severity, Tags: m.Tags, Message: m.Message, Action: "Audit"}, secMeta, s)
 			sr := &syscallRule{rule: r, sources: m.FromSource}
 			for _, n := range m.Syscalls {
 				rs.syscalls[n] = append(rs.syscalls[n], sr)
 			}
 		}
 		for _, m := range sec.MatchPaths {
+			r := inherit(name, Meta{Severity: m.Severity, Tags: m.Tags, Message: m.Message, Action: "Audit"}, secMeta, s)
 			sr := &syscallRule{rule: r, path: m.Path, recursive: m.Recursive, sources: m.FromSource}
 			for _, n := range m.Syscalls {
 				rs.syscalls[n] = append(rs.syscalls[n], sr)

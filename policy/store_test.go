@@ -408,3 +408,28 @@ func TestSyscallsAndPostureAllow(t *testing.T) {
 		t.Errorf("empty posture normalised to %q", got)
 	}
 }
+
+func TestSyscallRuleMetadata(t *testing.T) {
+	t.Parallel()
+	ps := mustParse(t, doc("sys", `  severity: 2
+  syscalls:
+    severity: 3
+    matchSyscalls:
+      - syscall: [unlink]
+        severity: 9
+        tags: [rule]
+        message: unlink seen
+      - syscall: [rmdir]
+`))
+	s := NewStore(Options{})
+	if err := s.Apply("t", ps); err != nil {
+		t.Fatal(err)
+	}
+	d := s.Decide(Request{Op: OpSyscall, Syscall: "unlink", Path: "/x"})
+	if d.Severity != 9 || d.Message != "unlink seen" || strings.Join(d.Tags, ",") != "rule" || d.Verdict != Audit {
+		t.Errorf("rule-level metadata: %+v", d)
+	}
+	if d := s.Decide(Request{Op: OpSyscall, Syscall: "rmdir", Path: "/x"}); d.Severity != 3 || d.Verdict != Audit {
+		t.Errorf("section severity: %+v", d)
+	}
+}

@@ -233,6 +233,9 @@ type SyscallSource struct {
 type SyscallMatch struct {
 	Syscalls   []string        `json:"syscall,omitempty"`
 	FromSource []SyscallSource `json:"fromSource,omitempty"`
+	Severity   int             `json:"severity,omitempty"`
+	Tags       []string        `json:"tags,omitempty"`
+	Message    string          `json:"message,omitempty"`
 }
 
 // SyscallMatchPath audits syscalls on a path or under a directory.
@@ -241,4 +244,7 @@ type SyscallMatchPath struct {
 	Recursive  bool            `json:"recursive,omitempty"`
 	Syscalls   []string        `json:"syscall,omitempty"`
 	FromSource []SyscallSource `json:"fromSource,omitempty"`
+	Severity   int             `json:"severity,omitempty"`
+	Tags       []string        `json:"tags,omitempty"`
+	Message    string          `json:"message,omitempty"`
 }

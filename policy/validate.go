@@ -284,6 +284,7 @@ func validateSyscalls(s *SyscallsSection, ps *problems) {
 		f := fmt.Sprintf("spec.syscalls.matchSyscalls[%d]", i)
 		validateSyscallNames(f, r.Syscalls, ps)
 		validateSyscallSources(f, r.FromSource, ps)
+		validateMeta(f, Meta{Severity: r.Severity}, ps)
 	}
 	for i, r := range s.MatchPaths {
 		f := fmt.Sprintf("spec.syscalls.matchPaths[%d]", i)
@@ -295,6 +296,7 @@ func validateSyscalls(s *SyscallsSection, ps *problems) {
 		}
 		validateSyscallNames(f, r.Syscalls, ps)
 		validateSyscallSources(f, r.FromSource, ps)
+		validateMeta(f, Meta{Severity: r.Severity}, ps)
 	}
 }
 
