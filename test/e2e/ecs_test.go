@@ -361,6 +361,7 @@ func TestECSTask(t *testing.T) {
 	t.Logf("task definition: %s (family %s)", from, td.Family)
 	tk := startTask(t, s, td, []string{"/app/app.sh"}, []string{"--policy-wait-api"})
 	want := expectedContext(t, tk.group, tk.app)
+	want.uid = tk.appUID
 	addr := net.JoinHostPort(tk.ip, appPort)
 
 	// The API comes up while the app is held back.

@@ -268,6 +268,7 @@ func TestPod(t *testing.T) {
 			g.waitServing(t, app, 60*time.Second)
 			want := expectedContext(t, g, app)
 			want.pod = true
+			want.uid = uidOf(v.user)
 			t.Run("serves", func(t *testing.T) { checkServes(t, g, v) })
 			t.Run("blocked-file-read", func(t *testing.T) { checkBlockedRead(t, g, want) })
 			t.Run("blocked-exec", func(t *testing.T) { checkBlockedExec(t, g, want) })
@@ -294,11 +295,20 @@ func TestPod(t *testing.T) {
 	}
 }
 
+// uidOf is the uid of a docker --user value ("" is the image's root).
+func uidOf(user string) string {
+	if user == "" {
+		return "0"
+	}
+	return strings.SplitN(user, ":", 2)[0]
+}
+
 // wantContext is what every alert of an app container must carry.
 type wantContext struct {
 	containerID string
 	hostname    string
-	pod         bool // the pod's identity (downward API) is expected too
+	pod         bool   // the pod's identity (downward API) is expected too
+	uid         string // the app's uid: the alert's UID
 }
 
 func expectedContext(t *testing.T, g *group, app string) wantContext {
@@ -321,10 +331,7 @@ func checkServes(t *testing.T, g *group, v variant) {
 	if out := g.request(t, "public"); !strings.Contains(out, "public data") || !strings.Contains(out, "rc=0") {
 		t.Errorf("allowed read of /app/public.txt = %q, want its content and rc=0", out)
 	}
-	wantUID := "0"
-	if v.user != "" {
-		wantUID = strings.SplitN(v.user, ":", 2)[0]
-	}
+	wantUID := uidOf(v.user)
 	if out := strings.TrimSpace(g.request(t, "id")); out != wantUID {
 		t.Errorf("app runs as uid %q, want %q (allowed exec of /usr/bin/id)", out, wantUID)
 	}
@@ -356,6 +363,8 @@ func checkBlockedRead(t *testing.T, g *group, want wantContext) {
 		"Resource":          "/secret/api-token",
 		"ProcessName":       "/usr/bin/cat",
 		"ParentProcessName": "/usr/bin/bash",
+		"ATags":             `["e2e","secrets"]`,
+		"Data":              "syscall=SYS_OPENAT fd=-100 flags=O_RDONLY",
 	})
 	// Source is the process's exe path, or its command line starting with it (KubeArmor §3).
 	if src := ev.str("Source"); src != "/usr/bin/cat" && !strings.HasPrefix(src, "/usr/bin/cat ") {
@@ -389,7 +398,10 @@ func checkBlockedExec(t *testing.T, g *group, want wantContext) {
 		"Resource":    "/usr/bin/apt",
 		"ProcessName": "/usr/bin/apt",
 		// For exec, KubeArmor's Source is the exe of the process calling execve.
-		"Source": "/usr/bin/bash",
+		"Source":            "/usr/bin/bash",
+		"ParentProcessName": "/usr/bin/bash",
+		"ATags":             `["e2e","process"]`,
+		"Data":              "syscall=SYS_EXECVE",
 	})
 }
 
@@ -419,6 +431,9 @@ func checkAlert(t *testing.T, ev event, want wantContext, fields map[string]stri
 				t.Errorf("alert %s = %q, want %q (downward API)", k, got, v)
 			}
 		}
+	}
+	if got := ev.str("UID"); want.uid != "" && got != want.uid {
+		t.Errorf("alert UID = %s, want %s", got, want.uid)
 	}
 	if ev.num("PID") <= 0 || ev.num("Timestamp") <= 0 {
 		t.Errorf("alert PID = %d, Timestamp = %d; want both > 0", ev.num("PID"), ev.num("Timestamp"))
