@@ -9,10 +9,17 @@
 // handshake adds no events). At "done" the test reads the tracer's own count
 // of emitted events from its Prometheus endpoint (bluelock_tracer_events_total)
 // and waits until the webhook has every one of them, exactly once, or the
-// emitter's SystemEvent has reported the difference as dropped. Scenarios:
-// the sidekick up all along; killed (SIGKILL) at "half" and restarted on the
-// same port at "done", with the emitter's queue large enough (nothing may be
-// lost) and small enough (the drops must be reported exactly).
+// emitter's SystemEvent drop reports account for the difference exactly.
 //
-// The test skips when the binaries are not given: `make test` passes them.
+// Scenarios: the sidekick up all along; stopped (SIGTERM, it drains) at
+// "half" and restarted on the same port at "done"; crashed (SIGKILL) at
+// "half" with the emitter's queue large enough (nothing may be lost) and
+// small enough (the drops must be reported exactly). Before a crash the test
+// waits until the emitter is idle (bluelock_emitter_* metrics): a SIGKILL
+// between the sidekick's delivery and its acknowledgement would make the
+// emitter resend, which is at-least-once delivery, not a loss.
+//
+// The test skips when the binaries are not given (`make test` passes them),
+// when the tracer cannot trace on this machine, and the crash scenarios
+// skip when the tracer does not export the emitter's metrics.
 package pipeline
