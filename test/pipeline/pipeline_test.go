@@ -358,6 +358,7 @@ func TestPipeline(t *testing.T) {
 		{name: "sidekick crashed and restarted within the queue bound", half: 1500, n: 3000, outage: crash},
 		// half < queue: the first half fits in the queue even if the tracer
 		// starts before the sidekick listens, so only the outage drops.
+		{name: "sidekick stopped beyond the queue bound", half: 250, n: 3000, queue: 300, outage: stop, wantDrops: true},
 		{name: "sidekick crashed beyond the queue bound", half: 250, n: 3000, queue: 300, outage: crash, wantDrops: true},
 	}
 	for _, tc := range tests {
