@@ -111,7 +111,8 @@ ensure_rootfs_image() {
 build_image() {
 	local tag=$1 dockerfile=$2
 	shift 2
-	local ctx
+	local ctx old
+	old=$(docker image inspect -f '{{.Id}}' "$tag" 2>/dev/null || true)
 	ctx=$(mktemp -d)
 	cp "$dockerfile" "$ctx/Dockerfile"
 	local pair
@@ -126,6 +127,11 @@ build_image() {
 	fi
 	rm -f "$ctx.log"
 	CREATED_TAGS+=("$tag")
+	# A rebuilt tag leaves its previous image dangling: remove it (refused, harmlessly, if
+	# something still uses it).
+	if [[ -n $old && $old != "$(docker image inspect -f '{{.Id}}' "$tag")" ]]; then
+		docker rmi "$old" >/dev/null 2>&1 || true
+	fi
 	rm -rf "$ctx"
 	log "built $tag"
 }
