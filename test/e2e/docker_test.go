@@ -42,6 +42,9 @@ type suite struct {
 	gateway  string // the network's gateway: the host, as containers see it
 	testdata string
 	repo     string
+	// securityOptions is `docker info`'s SecurityOptions: the default seccomp profile must
+	// be on, or the suite would prove nothing about it.
+	securityOptions string
 }
 
 var theSuite *suite // set once by TestMain, read-only afterwards
@@ -86,6 +89,9 @@ func newSuite() (*suite, error) {
 		s.runID = randID()
 	}
 	s.label = "bluelock-e2e.run=" + s.runID
+	if opts, err := dockerOut(context.Background(), "info", "-f", "{{json .SecurityOptions}}"); err == nil {
+		s.securityOptions = opts
+	}
 	for _, img := range []string{initImage, sidekickImage, appImage, toolImage} {
 		if _, err := dockerOut(context.Background(), "image", "inspect", "-f", "{{.Id}}", img); err != nil {
 			return nil, fmt.Errorf("image %s missing: run hack/e2e.sh (make e2e), which builds it: %w", img, err)
@@ -276,4 +282,14 @@ func removeVolume(name string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	_, _ = dockerOut(ctx, "volume", "rm", "-f", name)
+}
+
+// TestDockerSeccompProfile: the containers run under Docker's default seccomp profile (no
+// test passes seccomp=unconfined), so the daemon must have it on.
+func TestDockerSeccompProfile(t *testing.T) {
+	s := requireSuite(t)
+	if !strings.Contains(s.securityOptions, "name=seccomp,profile=default") {
+		t.Errorf("docker info SecurityOptions = %s: the default seccomp profile is not active; "+
+			"the e2e suite is meant to run under it", s.securityOptions)
+	}
 }

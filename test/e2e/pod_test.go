@@ -269,7 +269,7 @@ func TestPod(t *testing.T) {
 			want := expectedContext(t, g, app)
 			want.pod = true
 			want.uid = uidOf(v.user)
-			t.Run("serves", func(t *testing.T) { checkServes(t, g, v) })
+			t.Run("serves", func(t *testing.T) { checkServes(t, g, v, want) })
 			t.Run("blocked-file-read", func(t *testing.T) { checkBlockedRead(t, g, want) })
 			t.Run("blocked-exec", func(t *testing.T) { checkBlockedExec(t, g, want) })
 			t.Run("pid1", func(t *testing.T) { checkPID1(t, g) })
@@ -323,7 +323,7 @@ func expectedContext(t *testing.T, g *group, app string) wantContext {
 	return w
 }
 
-func checkServes(t *testing.T, g *group, v variant) {
+func checkServes(t *testing.T, g *group, v variant, want wantContext) {
 	if out := strings.TrimSpace(g.request(t, "ping")); out != "pong" {
 		t.Errorf("ping = %q, want pong", out)
 	}
@@ -334,6 +334,22 @@ func checkServes(t *testing.T, g *group, v variant) {
 	wantUID := uidOf(v.user)
 	if out := strings.TrimSpace(g.request(t, "id")); out != wantUID {
 		t.Errorf("app runs as uid %q, want %q (allowed exec of /usr/bin/id)", out, wantUID)
+	}
+	// Visibility (default process,file,network): the allowed exec is logged, not alerted.
+	ev, ok := g.waitAlert(t, "ContainerLog for the exec of /usr/bin/id", func(e event) bool {
+		return e.str("Operation") == "Process" && e.str("ProcessName") == "/usr/bin/id"
+	})
+	if !ok {
+		return
+	}
+	for k, v := range map[string]string{"Type": "ContainerLog", "Result": "Passed", "Source": "/usr/bin/bash",
+		"ContainerID": want.containerID, "PodName": want.hostname} {
+		if got := ev.str(k); got != v {
+			t.Errorf("log %s = %q, want %q; log: %s", k, got, v, ev.Raw)
+		}
+	}
+	if _, ok := ev.Fields["PolicyName"]; ok {
+		t.Errorf("a log carries PolicyName: %s", ev.Raw)
 	}
 }
 
