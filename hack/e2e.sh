@@ -147,7 +147,7 @@ build_images() {
 	# Static helpers (webhook sink, HTTP client for the policy API) in FROM-scratch images.
 	local hb
 	hb=$(mktemp -d)
-	CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$hb/e2etool" ./test/e2e/e2etool
+	CGO_ENABLED=0 "${GO:-go}" build -trimpath -ldflags "-s -w" -o "$hb/e2etool" ./test/e2e/e2etool
 	build_image bluelock-e2etool:e2e "$TESTDATA/e2etool.Dockerfile" "$hb/e2etool:e2etool"
 	rm -rf "$hb"
 }
@@ -167,4 +167,4 @@ build_images
 
 log "go test ./test/e2e (run $RUN_ID)"
 BLUELOCK_E2E=1 BLUELOCK_E2E_RUN=$RUN_ID BLUELOCK_BIN=$BLUELOCK_BIN SIDEKICK_BIN=$SIDEKICK_BIN \
-	go test -count=1 -timeout 9m -v ./test/e2e/
+	"${GO:-go}" test -count=1 -timeout 9m -v ./test/e2e/

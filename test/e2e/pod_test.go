@@ -533,6 +533,9 @@ func checkKill(t *testing.T, app string) {
 		t.Fatalf("docker top %s: want bluelock, app.sh and socat, got:\n%s", app, top)
 	}
 	cg := cgroupProcs(inspect(t, app, "{{.Id}}"))
+	if cg == "" {
+		t.Logf("no pids cgroup found for %s; checking host PIDs only", app)
+	}
 	if n, ok := countLines(cg); ok && n < len(pids) {
 		t.Errorf("cgroup %s lists %d processes, docker top %d", cg, n, len(pids))
 	}
