@@ -80,16 +80,16 @@ rootfs_tarball() {
 	mkdir -p "$dir"
 	command -v debootstrap >/dev/null || { log "debootstrap missing (make deps-test installs it)"; return 1; }
 	tmp=$(mktemp -d "$dir/rootfs.XXXXXX")
-	# shellcheck disable=SC2064
-	trap "rm -rf '$tmp'" RETURN
 	log "debootstrap $SUITE ($VARIANT, +$PACKAGES) from $mirror into the cache; takes a few minutes, once"
-	debootstrap --variant="$VARIANT" --include="$PACKAGES" "$SUITE" "$tmp/root" "$mirror" >"$tmp/debootstrap.log" 2>&1 || {
+	if ! debootstrap --variant="$VARIANT" --include="$PACKAGES" "$SUITE" "$tmp/root" "$mirror" >"$tmp/debootstrap.log" 2>&1; then
 		tail -n 30 "$tmp/debootstrap.log" >&2
+		rm -rf "$tmp"
 		return 1
-	}
+	fi
 	rm -rf "$tmp/root/var/cache/apt/archives/"*.deb "$tmp/root/var/lib/apt/lists/"*
 	tar --numeric-owner -C "$tmp/root" -cf "$tmp/rootfs.tar" .
-	mv "$tmp/rootfs.tar" "$tar"
+	mv "$tmp/rootfs.tar" "$tar" # atomic: a half-written tarball is never used
+	rm -rf "$tmp"
 	echo "$tar"
 }
 
