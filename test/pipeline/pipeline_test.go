@@ -252,6 +252,7 @@ func startSidekick(t *testing.T, bin string, port int, webhookURL string) *proc 
 		"WEBHOOK_ADDRESS="+webhookURL,
 		// The sidekick's own queue must not be what drops in this test.
 		"WEBHOOK_QUEUESIZE=100000",
+		"OUTPUT_QUEUESIZE=100000",
 	)
 	return start(t, "sidekick", cmd)
 }
@@ -426,6 +427,11 @@ func TestPipeline(t *testing.T) {
 					t.Skip("the tracer does not export bluelock_emitter_* metrics (emit.NewCollector is not registered in cmd/bluelock): " +
 						"cannot tell when the emitter is idle, so a SIGKILL could lose an acknowledgement and duplicate events")
 				}
+				// A SIGKILL loses what the sidekick has acknowledged but not
+				// yet delivered: that is the sidekick's loss, not the
+				// emitter's, so crash only once the webhook has it all.
+				sofar := scrapeEvents(t, ctx, metricsAddr)
+				hook.waitFor(ctx, "the first half", dir, func(tl tally) bool { return tl.events >= sofar })
 				waitEmitterIdle(t, ctx, metricsAddr)
 				_ = sk.cmd.Process.Signal(syscall.SIGKILL)
 				_ = sk.wait(t, ctx)
