@@ -416,6 +416,13 @@ func TestPipeline(t *testing.T) {
 			}
 
 			expect("half")
+			if tc.outage != none {
+				// Start the outage from a clean state: the webhook has
+				// everything emitted so far, so what follows is only about
+				// the outage.
+				sofar := scrapeEvents(t, ctx, metricsAddr)
+				hook.waitFor(ctx, "the first half", dir, func(tl tally) bool { return tl.events >= sofar })
+			}
 			switch tc.outage {
 			case stop:
 				_ = sk.cmd.Process.Signal(syscall.SIGTERM)
@@ -427,11 +434,9 @@ func TestPipeline(t *testing.T) {
 					t.Skip("the tracer does not export bluelock_emitter_* metrics (emit.NewCollector is not registered in cmd/bluelock): " +
 						"cannot tell when the emitter is idle, so a SIGKILL could lose an acknowledgement and duplicate events")
 				}
-				// A SIGKILL loses what the sidekick has acknowledged but not
-				// yet delivered: that is the sidekick's loss, not the
-				// emitter's, so crash only once the webhook has it all.
-				sofar := scrapeEvents(t, ctx, metricsAddr)
-				hook.waitFor(ctx, "the first half", dir, func(tl tally) bool { return tl.events >= sofar })
+				// (A SIGKILL loses what the sidekick acknowledged but has
+				// not delivered yet: the sidekick's loss, not the emitter's;
+				// hence the wait for the webhook above.)
 				waitEmitterIdle(t, ctx, metricsAddr)
 				_ = sk.cmd.Process.Signal(syscall.SIGKILL)
 				_ = sk.wait(t, ctx)
