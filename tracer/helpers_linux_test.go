@@ -176,6 +176,18 @@ func helperMain(args []string) int {
 		}
 		fmt.Fprintln(os.Stderr, "helper: orphan never reaped")
 		return 5
+	case "open-badptr": // openat with a path pointer into unmapped memory
+		cwd := unix.AT_FDCWD
+		_, _, e := unix.Syscall6(unix.SYS_OPENAT, uintptr(cwd), 0x10, unix.O_RDONLY, 0, 0, 0)
+		return errnoExit(errnoOrNil(e))
+	case "openat2": // openat2 PATH RESOLVE-BITS (hex)
+		var resolve uint64
+		fmt.Sscanf(args[2], "%x", &resolve)
+		fd, err := unix.Openat2(unix.AT_FDCWD, args[1], &unix.OpenHow{Flags: unix.O_RDONLY | unix.O_CLOEXEC, Resolve: resolve})
+		if err == nil {
+			unix.Close(fd)
+		}
+		return errnoExit(err)
 	case "exit": // exit with code N
 		var n int
 		fmt.Sscan(args[1], &n)
@@ -324,6 +336,17 @@ var fixedTime = time.Date(2026, 11, 22, 20, 0, 0, 123456000, time.UTC)
 // traceRun runs args under the tracer with pol, capturing stdout and events.
 func traceRun(t *testing.T, pol Policy, vis Visibility, env []string, args ...string) runResult {
 	t.Helper()
+	return traceRunWith(t, pol, vis, NewStats(), env, args...)
+}
+
+// traceRunStats is traceRun with visibility off and the caller's counters.
+func traceRunStats(t *testing.T, pol Policy, stats *Stats, env []string, args ...string) runResult {
+	t.Helper()
+	return traceRunWith(t, pol, 0, stats, env, args...)
+}
+
+func traceRunWith(t *testing.T, pol Policy, vis Visibility, stats *Stats, env []string, args ...string) runResult {
+	t.Helper()
 	requirePtrace(t)
 	out, err := os.CreateTemp(t.TempDir(), "stdout")
 	if err != nil {
@@ -340,6 +363,7 @@ func traceRun(t *testing.T, pol Policy, vis Visibility, env []string, args ...st
 		Policy:     pol,
 		Emitter:    rec,
 		Visibility: vis,
+		Stats:      stats,
 		Container:  container.Info{HostName: "testhost", ContainerName: "app"},
 		Logger:     slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Stdout:     out,
@@ -387,7 +411,7 @@ func dump(evs []schema.Event) string {
 func fmtSscanHex(s string, v *uint64) (int, error) { return fmt.Sscanf(s, "%x", v) }
 
 // traceRunIn is traceRun with the app's working directory set to dir.
-func traceRunIn(t *testing.T, dir string, pol Policy, vis Visibility, args ...string) runResult {
+func traceRunIn(t *testing.T, dir string, pol Policy, vis Visibility, env []string, args ...string) runResult {
 	t.Helper()
 	wd, err := os.Getwd()
 	if err != nil {
@@ -398,5 +422,5 @@ func traceRunIn(t *testing.T, dir string, pol Policy, vis Visibility, args ...st
 		t.Fatal(err)
 	}
 	defer os.Chdir(wd)
-	return traceRun(t, pol, vis, nil, args...)
+	return traceRun(t, pol, vis, env, args...)
 }

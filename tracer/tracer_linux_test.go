@@ -220,7 +220,7 @@ func TestShellChain(t *testing.T) {
 	sh, _ := filepath.EvalSymlinks("/bin/sh")
 	cat, _ := filepath.EvalSymlinks("/bin/cat")
 	// "cat; true" stops dash from exec'ing cat in place: it forks.
-	res := traceRunIn(t, dir, fakePolicy{}, VisProcess|VisFile, "/bin/sh", "-c", "cat data; true")
+	res := traceRunIn(t, dir, fakePolicy{}, VisProcess|VisFile, nil, "/bin/sh", "-c", "cat data; true")
 	if res.code != 0 || res.stdout != "chain\n" {
 		t.Fatalf("exit %d stdout %q", res.code, res.stdout)
 	}
