@@ -539,6 +539,9 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 	}
 	var d time.Duration
 	if secs, err := strconv.Atoi(v); err == nil {
+		if secs > int(maxRetryAfter/time.Second) {
+			return maxRetryAfter // and no overflow below
+		}
 		d = time.Duration(secs) * time.Second
 	} else if t, err := http.ParseTime(v); err == nil {
 		d = t.Sub(now)
