@@ -33,6 +33,10 @@
 //     resending would duplicate the accepted ones. A 413 is the exception:
 //     the batch is halved until it fits. Each distinct refusal text is
 //     logged once.
+//   - Delivery is at least once: if the sidekick delivered a batch but its
+//     answer was lost, the retry resends it. Every POST carries an
+//     Idempotency-Key naming its events (emitter ID, first sequence number,
+//     count), the same on every retry, so a sidekick can drop duplicates.
 //   - After a successful POST, if events were dropped because the queue was
 //     full since the last report, the sender sends a KubeArmor SystemEvent
 //     alert (Operation AlertThreshold, PolicyName "bluelock-emitter") whose

@@ -182,14 +182,18 @@ type HTTP struct {
 
 	sent, rejected, retries, batches, sysEvents atomic.Uint64
 
+	// id names this emitter in Idempotency-Key headers.
+	id string
+
 	// Owned by the sender goroutine.
-	batch    []item
-	body     bytes.Buffer
-	enc      *json.Encoder // writes into body
-	offs     []int
-	seenErrs map[string]struct{}
-	rep      reporter
-	failing  bool
+	reportKey string
+	batch     []item
+	body      bytes.Buffer
+	enc       *json.Encoder // writes into body
+	offs      []int
+	seenErrs  map[string]struct{}
+	rep       reporter
+	failing   bool
 }
 
 // NewHTTP validates cfg and starts the sender goroutine. Close stops it.
@@ -220,6 +224,7 @@ func NewHTTP(cfg HTTPConfig, logger *slog.Logger) (*HTTP, error) {
 		cancel:   cancel,
 		done:     make(chan struct{}),
 		seenErrs: make(map[string]struct{}),
+		id:       fmt.Sprintf("%016x", rand.Uint64()),
 	}
 	h.enc = json.NewEncoder(&h.body)
 	go h.run()
@@ -348,6 +353,7 @@ func (h *HTTP) report() {
 		return
 	}
 	ev := dropReport(h.cfg.Container, h.cfg.Now(), a, l)
+	h.reportKey = fmt.Sprintf("%s-report-%d-%d", h.id, h.rep.alerts+a, h.rep.logs+l)
 	if h.deliver([]item{{ev: ev, alert: true}}, true) || h.ctx.Err() == nil {
 		// Delivered, or refused for good: either way, do not repeat it
 		// after every batch. Only a Close deadline leaves it pending.
@@ -382,7 +388,7 @@ func (h *HTTP) deliver(batch []item, sys bool) bool {
 // 4xx ends the batch, counting as rejected what the sidekick did not accept.
 func (h *HTTP) sendRange(items []item, body []byte, offs []int, lo, hi int, sys bool) bool {
 	for attempt := 1; ; attempt++ {
-		err := h.post(body[offs[lo]:offs[hi]])
+		err := h.post(body[offs[lo]:offs[hi]], h.idempotencyKey(items, lo, hi, sys))
 		if err == nil {
 			h.batches.Add(1)
 			if sys {
@@ -482,7 +488,20 @@ type postError struct {
 
 func (e *postError) Error() string { return fmt.Sprintf("HTTP %d: %s", e.status, e.text) }
 
-func (h *HTTP) post(body []byte) error {
+// idempotencyKey names the events [lo, hi) of a batch, the same on every
+// retry. Delivery is at least once: when the sidekick delivered a batch but
+// its answer was lost (it crashed, the connection broke), the retry carries
+// the same key, so a sidekick that remembers recent keys can drop the
+// duplicate. Events are named by their emission sequence number; a drop
+// report by the cumulative counts it brings the reports up to.
+func (h *HTTP) idempotencyKey(items []item, lo, hi int, sys bool) string {
+	if sys {
+		return h.reportKey
+	}
+	return fmt.Sprintf("%s-%d-%d", h.id, items[lo].seq, hi-lo)
+}
+
+func (h *HTTP) post(body []byte, key string) error {
 	ctx, cancel := context.WithTimeout(h.ctx, h.cfg.RequestTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, h.cfg.URL, bytes.NewReader(body))
@@ -490,6 +509,7 @@ func (h *HTTP) post(body []byte) error {
 		return fmt.Errorf("build request: %w", err)
 	}
 	req.Header.Set("Content-Type", "application/x-ndjson")
+	req.Header.Set("Idempotency-Key", key)
 	if h.cfg.Token != "" {
 		req.Header.Set("Authorization", "Bearer "+h.cfg.Token)
 	}

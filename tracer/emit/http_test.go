@@ -88,10 +88,16 @@ func TestHTTPBatching(t *testing.T) {
 				h.Emit(ev)
 			}
 			close(release)
+			keys := map[string]bool{r.header.Get("Idempotency-Key"): true}
 			for i, want := range tc.want {
-				if got := tags(sk.next(ctx).events); got != want {
+				r := sk.next(ctx)
+				if got := tags(r.events); got != want {
 					t.Errorf("batch %d = %q, want %q", i+1, got, want)
 				}
+				keys[r.header.Get("Idempotency-Key")] = true
+			}
+			if len(keys) != len(tc.want)+1 {
+				t.Errorf("Idempotency-Keys %v: want one per batch", keys)
 			}
 			if err := h.Close(ctx); err != nil {
 				t.Fatal(err)
@@ -201,13 +207,17 @@ func TestHTTPRetryWaits(t *testing.T) {
 				},
 			}, nil)
 			h.Emit(testAlert(1))
-			sk.next(ctx)
+			first := sk.next(ctx)
 			if got := <-rw.waits; got != tc.wantWait {
 				t.Errorf("waited %v, want %v", got, tc.wantWait)
 			}
 			rw.proceed <- struct{}{}
-			if got := tags(sk.next(ctx).events); got != "A1" {
+			retry := sk.next(ctx)
+			if got := tags(retry.events); got != "A1" {
 				t.Errorf("retried batch = %q", got)
+			}
+			if k1, k2 := first.header.Get("Idempotency-Key"), retry.header.Get("Idempotency-Key"); k1 == "" || k1 != k2 {
+				t.Errorf("Idempotency-Key %q then %q: want the same on a retry", k1, k2)
 			}
 			if err := h.Close(ctx); err != nil {
 				t.Fatal(err)
