@@ -63,6 +63,11 @@ func ClassifyResponse(resp *http.Response) error {
 // timeouts are retryable unless ctx itself is done.
 func ClassifyTransportError(ctx context.Context, err error) error {
 	if ctx.Err() != nil {
+		// A deadline (the dispatcher's per-attempt bound) is a timeout worth
+		// retrying; a cancellation means the caller gave up.
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return &SendError{Err: err, Retryable: true, Reason: "timeout"}
+		}
 		return &SendError{Err: err, Retryable: false, Reason: "canceled"}
 	}
 	var ne net.Error
@@ -113,10 +118,26 @@ func RedactURL(raw string) string {
 	return u.Scheme + "://" + u.Host + "/<redacted>"
 }
 
-// redactErr removes the raw URL from error texts (url.Error embeds it).
+// redactErr removes the raw URL from error texts (url.Error embeds it). It
+// keeps whether the error was a timeout, which classification needs.
 func redactErr(err error, raw string) error {
 	if raw == "" || !strings.Contains(err.Error(), raw) {
 		return err
 	}
-	return errors.New(strings.ReplaceAll(err.Error(), raw, RedactURL(raw)))
+	var ne net.Error
+	return &redactedError{
+		msg:     strings.ReplaceAll(err.Error(), raw, RedactURL(raw)),
+		timeout: errors.As(err, &ne) && ne.Timeout(),
+	}
 }
+
+// redactedError is an error whose text had a secret removed. It does not
+// unwrap to the original, whose text still holds the secret.
+type redactedError struct {
+	msg     string
+	timeout bool
+}
+
+func (e *redactedError) Error() string   { return e.msg }
+func (e *redactedError) Timeout() bool   { return e.timeout }
+func (e *redactedError) Temporary() bool { return false }
