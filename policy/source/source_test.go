@@ -257,3 +257,52 @@ func TestFlagsAndEnv(t *testing.T) {
 		t.Fatalf("defaults %+v", cfg)
 	}
 }
+
+// TestStartWithTheRealStore runs the public Start with policy.Store and
+// policy.Parse: the gate's messages are the engine's own.
+func TestStartWithTheRealStore(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, path string) string {
+		p := filepath.Join(dir, name)
+		doc := "apiVersion: security.kubearmor.com/v1\nkind: KubeArmorPolicy\nmetadata:\n  name: " + strings.TrimSuffix(name, ".yaml") +
+			"\n  namespace: default\nspec:\n  selector:\n    matchLabels:\n      app: web\n  file:\n    matchPaths:\n    - path: " + path + "\n  action: Block\n"
+		if err := os.WriteFile(p, []byte(doc), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	good := write("good.yaml", "/etc/shadow")
+	bad := write("bad.yaml", "etc/shadow")
+	cases := []struct {
+		name    string
+		files   []string
+		wantErr []string
+		inForce []string
+	}{
+		{name: "valid file is in force before Start returns", files: []string{good}, inForce: []string{"good"}},
+		{name: "invalid file fails closed naming file and field", files: []string{bad}, wantErr: []string{"bad.yaml", "matchPaths[0].path", "refusing to start"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var cfg Config
+			cfg.registerFlags(flag.NewFlagSet("t", flag.ContinueOnError), func(string) string { return "" })
+			cfg.Files, cfg.Wait, cfg.K8s = tc.files, 300*time.Millisecond, "false"
+			cfg.API = api.ServerConfig{}
+			store := policy.NewStore(policy.Options{Namespace: "default", Labels: map[string]string{"app": "web"}})
+			ctx, cancel := context.WithCancel(t.Context())
+			defer cancel()
+			err := Start(ctx, cfg, store, discard)
+			if tc.wantErr == nil && err != nil {
+				t.Fatal(err)
+			}
+			for _, w := range tc.wantErr {
+				if err == nil || !strings.Contains(err.Error(), w) {
+					t.Errorf("Start = %v, want it to contain %q", err, w)
+				}
+			}
+			if got := store.Names(); !slices.Equal(got, tc.inForce) {
+				t.Errorf("in force %v, want %v", got, tc.inForce)
+			}
+		})
+	}
+}
