@@ -98,9 +98,10 @@ type queue struct {
 	logBytes int // queued logs only: what an alert may evict
 	closed   bool
 
-	// wake has room for one token: push leaves one without blocking, the
-	// sender takes it. A missed token is impossible because the sender
-	// re-checks the queue under the lock after every wake-up.
+	// wake has room for one token: a push into empty FIFOs leaves one
+	// without blocking, the sender takes it. A missed wake-up is impossible
+	// because the sender re-checks the queue under the lock after every
+	// wake-up and sleeps only after seeing it empty.
 	wake chan struct{}
 
 	c counters
@@ -139,6 +140,11 @@ func (q *queue) push(ev schema.Event) {
 			q.c.drop(false, true)
 		}
 	}
+	// The sender only sleeps after finding the FIFOs empty, so only a push
+	// into empty FIFOs needs to wake it: any later push finds them
+	// non-empty because of a push that did. This saves a channel operation
+	// per event on the stop loop when busy.
+	wasEmpty := q.alerts.len()+q.logs.len() == 0
 	q.seq++
 	it := item{ev: ev, seq: q.seq, size: size, alert: alert}
 	if alert {
@@ -151,9 +157,11 @@ func (q *queue) push(ev schema.Event) {
 	q.bytes += size
 	q.mu.Unlock()
 
-	select {
-	case q.wake <- struct{}{}:
-	default:
+	if wasEmpty {
+		select {
+		case q.wake <- struct{}{}:
+		default:
+		}
 	}
 }
 
