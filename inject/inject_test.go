@@ -22,7 +22,7 @@ var goldenCases = []struct {
 	{name: "pod", ext: "yaml"},
 	{name: "statefulset", ext: "yaml"},
 	{name: "select", ext: "yaml", opts: Options{Containers: []string{"postgres"}}},
-	{name: "daemonset", ext: "yaml", opts: Options{SidekickURL: "http://sidekick.bluelock-system.svc.cluster.local:2801/"}},
+	{name: "daemonset", ext: "yaml", opts: Options{SidekickURL: "http://sidekick.bluelock-system.svc.cluster.local:2801/", PolicyAPI: true}},
 	{name: "replicaset", ext: "yaml", opts: Options{ClassicSidecar: true, Image: "registry.example.com/bluelock:0.1.0", SidekickImage: "registry.example.com/sidekick:0.1.0"}},
 	{name: "job", ext: "yaml"},
 	{name: "cronjob", ext: "yaml", opts: Options{NoSidekick: true}},

@@ -74,6 +74,12 @@ type Options struct {
 	// ClusterName is set as CLUSTER_NAME in wrapped containers (Kubernetes;
 	// on ECS the tracer reads the cluster from the task metadata).
 	ClusterName string
+	// PolicyAPI keeps the tracer's local PolicyService/HTTP policy API on in
+	// Kubernetes workloads. Off by default there: policies come from the
+	// KubeArmorPolicy CRD, and the traced app shares the pod's loopback, so
+	// an unauthenticated local API would let it lift its own policies. (ECS
+	// has no CRDs: the APIs stay on; protect them with BLUELOCK_POLICY_TOKEN.)
+	PolicyAPI bool
 	// NoPtraceCap leaves linuxParameters.capabilities alone (ECS).
 	NoPtraceCap bool
 	// Format forces "k8s" or "ecs"; empty auto-detects.

@@ -176,6 +176,11 @@ func wrapContainer(c map[string]any, o Options, where string) (bool, error) {
 	if o.ClusterName != "" {
 		wantEnv = append(wantEnv, map[string]any{"name": "CLUSTER_NAME", "value": o.ClusterName})
 	}
+	if !o.PolicyAPI {
+		wantEnv = append(wantEnv,
+			map[string]any{"name": "BLUELOCK_POLICY_GRPC", "value": "off"},
+			map[string]any{"name": "BLUELOCK_POLICY_HTTP", "value": "off"})
+	}
 	for _, e := range o.Env {
 		wantEnv = append(wantEnv, map[string]any{"name": e.Name, "value": e.Value})
 	}
