@@ -64,6 +64,11 @@ type running struct {
 // start runs the sidekick on a free port with the given outputs.
 func start(t *testing.T, cfg sidekick.Config, built []sidekick.BuiltOutput, dopts dispatch.Options) *running {
 	t.Helper()
+	return startWith(t, cfg, built, dopts)
+}
+
+func startWith(t testing.TB, cfg sidekick.Config, built []sidekick.BuiltOutput, dopts dispatch.Options) *running {
+	t.Helper()
 	cfg.ListenAddress, cfg.ListenPort = "127.0.0.1", 0
 	if cfg.ShutdownTimeout == 0 {
 		cfg.ShutdownTimeout = 10 * time.Second
