@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/bluelock/bluelock/outputs"
+	"github.com/bluelock/bluelock/outputs/cloudwatch"
 	"github.com/bluelock/bluelock/outputs/discord"
 	"github.com/bluelock/bluelock/outputs/relay"
 	"github.com/bluelock/bluelock/outputs/slack"
@@ -37,6 +38,7 @@ func factories() []outputs.Factory {
 		webhook.Factory,
 		slack.Factory,
 		discord.Factory,
+		cloudwatch.Factory,
 		relay.Factory,
 	}
 }
