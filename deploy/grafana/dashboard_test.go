@@ -25,6 +25,12 @@ var metrics = map[string][]string{
 	"bluelock_sidekick_output_filtered_total":    {"destination"},
 	"bluelock_sidekick_output_queue_depth":       {"destination"},
 	"bluelock_sidekick_delivery_latency_seconds": {"destination"},
+	// LogService output (outputs/relay/metrics.go) and CloudWatch (outputs/cloudwatch)
+	"bluelock_sidekick_relay_drops_total":                 {"stream", "reason"},
+	"bluelock_sidekick_relay_clients":                     {"stream"},
+	"bluelock_sidekick_relay_backlog":                     {"stream"},
+	"bluelock_sidekick_cloudwatch_rejected_events_total":  {"reason"},
+	"bluelock_sidekick_cloudwatch_truncated_events_total": {},
 	// tracer (cmd/bluelock/metrics.go; bluelock --metrics-addr)
 	"bluelock_tracer_syscalls_trapped_total":     {"syscall"},
 	"bluelock_tracer_decisions_total":            {"verdict"},
