@@ -192,6 +192,9 @@ type TLSServerConfig struct {
 	KeyFile    string // TLSSERVER_KEYFILE
 	MutualTLS  bool   // TLSSERVER_MUTUALTLS: require a client cert signed by CACertFile
 	CACertFile string // TLSSERVER_CACERTFILE
+	// NoTLSPort, if not 0, serves /healthz, /ping and /metrics in plain HTTP
+	// on this port (TLSSERVER_NOTLSPORT; falcosidekick uses 2810).
+	NoTLSPort int
 }
 
 // Config is the sidekick's global configuration. Per-output settings stay in
@@ -271,6 +274,8 @@ func LoadConfig(s *Source) (Config, error) {
 	c.TLSServer.CertFile = outputs.GetString(s, "TLSSERVER_CERTFILE", "/etc/certs/server/server.crt")
 	c.TLSServer.KeyFile = outputs.GetString(s, "TLSSERVER_KEYFILE", "/etc/certs/server/server.key")
 	c.TLSServer.CACertFile = outputs.GetString(s, "TLSSERVER_CACERTFILE", "/etc/certs/server/ca.crt")
+	c.TLSServer.NoTLSPort, err = outputs.GetInt(s, "TLSSERVER_NOTLSPORT", 0, 0, 65535)
+	check(err)
 	if c.TLSServer.MutualTLS && !c.TLSServer.Deploy {
 		errs = append(errs, errors.New("TLSSERVER_MUTUALTLS=true needs TLSSERVER_DEPLOY=true"))
 	}

@@ -98,6 +98,19 @@ func Run(ctx context.Context, cfg Config, built []BuiltOutput, o RunOptions) err
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 
+	var probeSrv *http.Server
+	if tlsCfg != nil && cfg.TLSServer.NoTLSPort != 0 {
+		paddr := net.JoinHostPort(cfg.ListenAddress, strconv.Itoa(cfg.TLSServer.NoTLSPort))
+		pln, err := net.Listen("tcp", paddr)
+		if err != nil {
+			_ = ln.Close()
+			return fmt.Errorf("listen on %s (TLSSERVER_NOTLSPORT): %w", paddr, err)
+		}
+		probeSrv = &http.Server{Handler: ProbeHandler(log, o.Registry), ReadHeaderTimeout: cfg.ReadHeaderTimeout, IdleTimeout: cfg.IdleTimeout}
+		go func() { _ = probeSrv.Serve(pln) }()
+		log.Info("serving /healthz, /ping and /metrics without TLS", "address", pln.Addr().String())
+	}
+
 	var gs *grpc.Server
 	var gln net.Listener
 	if cfg.GRPCListenAddress != "" {
@@ -160,6 +173,9 @@ func Run(ctx context.Context, cfg Config, built []BuiltOutput, o RunOptions) err
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
 		log.Warn("http shutdown", "err", err)
+	}
+	if probeSrv != nil {
+		defer probeSrv.Close() // probes answer until the drain is over
 	}
 	drainErr := d.Shutdown(sctx)
 	if gs != nil {

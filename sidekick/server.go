@@ -73,6 +73,26 @@ func NewHandler(cfg HandlerConfig, logger *slog.Logger, reg prometheus.Registere
 	mux := http.NewServeMux()
 	mux.HandleFunc("/", h.ingest)
 	mux.HandleFunc("/test", h.test)
+	addProbes(mux, logger, gatherer)
+	return mux, nil
+}
+
+// ProbeHandler serves only /healthz, /ping and /metrics: the plain-HTTP
+// listener (TLSSERVER_NOTLSPORT) next to a TLS ingest port, so probes and
+// scrapers need no client certificate.
+func ProbeHandler(logger *slog.Logger, gatherer prometheus.Gatherer) http.Handler {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	mux := http.NewServeMux()
+	addProbes(mux, logger, gatherer)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		httpError(w, http.StatusNotFound, fmt.Sprintf("%s is not served on the plain-HTTP port; send events to the TLS port", r.URL.Path))
+	})
+	return mux
+}
+
+func addProbes(mux *http.ServeMux, logger *slog.Logger, gatherer prometheus.Gatherer) {
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))
@@ -82,7 +102,6 @@ func NewHandler(cfg HandlerConfig, logger *slog.Logger, reg prometheus.Registere
 		_, _ = w.Write([]byte("pong\n"))
 	})
 	mux.Handle("/metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelError)}))
-	return mux, nil
 }
 
 type handler struct {

@@ -187,3 +187,20 @@ func TestAuthToken(t *testing.T) {
 		t.Errorf("test alert time = %d %s", rec.tests[0].Alert.Timestamp, rec.tests[0].Alert.UpdatedTime)
 	}
 }
+
+func TestProbeHandler(t *testing.T) {
+	t.Parallel()
+	reg := prometheus.NewRegistry()
+	srv := httptest.NewServer(ProbeHandler(nil, reg))
+	defer srv.Close()
+	for path, want := range map[string]int{"/healthz": 200, "/ping": 200, "/metrics": 200, "/": 404, "/test": 404} {
+		resp, err := srv.Client().Post(srv.URL+path, "application/json", strings.NewReader(okLog))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("%s: %d, want %d", path, resp.StatusCode, want)
+		}
+	}
+}
