@@ -127,9 +127,15 @@ func objName(u *unstructured.Unstructured) string {
 	return u.GetName()
 }
 
+// noMatchRetry bounds how long an unknown kind is retried: long enough for a
+// CRD established a moment ago to appear in discovery.
+const noMatchRetry = 3 * time.Second
+
 // resource maps obj's kind to a dynamic resource client, refreshing the
 // discovery cache while a just-created CRD is not served yet.
 func (c *Cluster) resource(ctx context.Context, obj *unstructured.Unstructured) (dynamic.ResourceInterface, error) {
+	ctx, cancel := context.WithTimeout(ctx, noMatchRetry)
+	defer cancel()
 	gvk := obj.GroupVersionKind()
 	var mapping *meta.RESTMapping
 	var err error
@@ -147,7 +153,7 @@ func (c *Cluster) resource(ctx context.Context, obj *unstructured.Unstructured) 
 		}
 		select {
 		case <-ctx.Done():
-			return nil, fmt.Errorf("%v: %w", err, ctx.Err())
+			return nil, err
 		case <-tick.C:
 		}
 	}
