@@ -26,10 +26,14 @@ fi
 
 RUN_ID=${BLUELOCK_E2E_RUN:-$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')}
 LABEL=bluelock-e2e.run=$RUN_ID
+# Image tags of this run: bluelock-init:e2e-<run id> and so on, so that two runs on one
+# machine (two engineers' `make test`) never remove or rebuild each other's images.
+# `hack/e2e.sh images` builds the plain :e2e tags instead, for use by hand.
+TAG=e2e-$RUN_ID
 CREATED_TAGS=()
 
 # Everything the run created goes, even on failure: containers, volumes and networks carry
-# the run's label; the :e2e image tags are removed unless BLUELOCK_E2E_KEEP_IMAGES=1 (or
+# the run's label; the run's image tags are removed unless BLUELOCK_E2E_KEEP_IMAGES=1 (or
 # `hack/e2e.sh images`). The cached Debian root (bluelock-rootfs:<content key>) stays: it
 # is the cache.
 cleanup() {
@@ -141,14 +145,14 @@ build_images() {
 	[[ -x $SIDEKICK_BIN ]] || { log "$SIDEKICK_BIN missing (make build)"; return 1; }
 	ROOTFS_IMAGE=$(ensure_rootfs_image)
 	export ROOTFS_IMAGE
-	build_image bluelock-init:e2e "$TESTDATA/init.Dockerfile" "$BLUELOCK_BIN:bluelock"
-	build_image bluelock-sidekick:e2e "$TESTDATA/sidekick.Dockerfile" "$SIDEKICK_BIN:sidekick"
-	build_image bluelock-app:e2e "$TESTDATA/app.Dockerfile" "$TESTDATA/app:app" "$TESTDATA/secret:secret"
+	build_image "bluelock-init:$TAG" "$TESTDATA/init.Dockerfile" "$BLUELOCK_BIN:bluelock"
+	build_image "bluelock-sidekick:$TAG" "$TESTDATA/sidekick.Dockerfile" "$SIDEKICK_BIN:sidekick"
+	build_image "bluelock-app:$TAG" "$TESTDATA/app.Dockerfile" "$TESTDATA/app:app" "$TESTDATA/secret:secret"
 	# Static helpers (webhook sink, HTTP client for the policy API) in FROM-scratch images.
 	local hb
 	hb=$(mktemp -d)
 	CGO_ENABLED=0 "${GO:-go}" build -trimpath -ldflags "-s -w" -o "$hb/e2etool" ./test/e2e/e2etool
-	build_image bluelock-e2etool:e2e "$TESTDATA/e2etool.Dockerfile" "$hb/e2etool:e2etool"
+	build_image "bluelock-e2etool:$TAG" "$TESTDATA/e2etool.Dockerfile" "$hb/e2etool:e2etool"
 	rm -rf "$hb"
 }
 
@@ -159,6 +163,7 @@ rootfs)
 	;;
 images)
 	BLUELOCK_E2E_KEEP_IMAGES=1
+	TAG=e2e
 	build_images
 	exit 0
 	;;
@@ -166,5 +171,5 @@ esac
 build_images
 
 log "go test ./test/e2e (run $RUN_ID)"
-BLUELOCK_E2E=1 BLUELOCK_E2E_RUN=$RUN_ID BLUELOCK_BIN=$BLUELOCK_BIN SIDEKICK_BIN=$SIDEKICK_BIN \
+BLUELOCK_E2E=1 BLUELOCK_E2E_RUN=$RUN_ID BLUELOCK_E2E_TAG=$TAG BLUELOCK_BIN=$BLUELOCK_BIN SIDEKICK_BIN=$SIDEKICK_BIN \
 	"${GO:-go}" test -count=1 -timeout 9m -v ./test/e2e/

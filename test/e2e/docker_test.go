@@ -19,13 +19,24 @@ import (
 	"time"
 )
 
-// Images built by hack/e2e.sh.
-const (
-	initImage     = "bluelock-init:e2e"
-	sidekickImage = "bluelock-sidekick:e2e"
-	appImage      = "bluelock-app:e2e"
-	toolImage     = "bluelock-e2etool:e2e"
-)
+// images are the tags hack/e2e.sh built for this run: bluelock-init:<tag> and so on, with
+// tag BLUELOCK_E2E_TAG (e2e-<run id> in a full run, so concurrent runs do not share tags;
+// "e2e" after `hack/e2e.sh images`).
+type images struct {
+	init, sidekick, app, tool string
+}
+
+func imagesFor(tag string) images {
+	if tag == "" {
+		tag = "e2e"
+	}
+	return images{
+		init:     "bluelock-init:" + tag,
+		sidekick: "bluelock-sidekick:" + tag,
+		app:      "bluelock-app:" + tag,
+		tool:     "bluelock-e2etool:" + tag,
+	}
+}
 
 // fargateCaps are the capabilities a Fargate container gets by default (ECS and EKS alike);
 // ECS lets a task add SYS_PTRACE and nothing else, EKS can only drop.
@@ -42,6 +53,7 @@ type suite struct {
 	gateway  string // the network's gateway: the host, as containers see it
 	testdata string
 	repo     string
+	img      images
 	// securityOptions is `docker info`'s SecurityOptions: the default seccomp profile must
 	// be on, or the suite would prove nothing about it.
 	securityOptions string
@@ -92,7 +104,8 @@ func newSuite() (*suite, error) {
 	if opts, err := dockerOut(context.Background(), "info", "-f", "{{json .SecurityOptions}}"); err == nil {
 		s.securityOptions = opts
 	}
-	for _, img := range []string{initImage, sidekickImage, appImage, toolImage} {
+	s.img = imagesFor(os.Getenv("BLUELOCK_E2E_TAG"))
+	for _, img := range []string{s.img.init, s.img.sidekick, s.img.app, s.img.tool} {
 		if _, err := dockerOut(context.Background(), "image", "inspect", "-f", "{{.Id}}", img); err != nil {
 			return nil, fmt.Errorf("image %s missing: run hack/e2e.sh (make e2e), which builds it: %w", img, err)
 		}

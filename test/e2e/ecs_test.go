@@ -166,7 +166,7 @@ func loadTaskDef(t *testing.T, s *suite) (taskDef, string) {
 		t.Fatal("no task definition in deploy/ecs and BLUELOCK_BIN unset (cannot run bluelock inject)")
 	}
 	in := filepath.Join(s.testdata, "ecs-task.json")
-	out, err := exec.Command(bin, "inject", "--image", initImage, "--sidekick-image", sidekickImage, in).Output()
+	out, err := exec.Command(bin, "inject", "--image", s.img.init, "--sidekick-image", s.img.sidekick, in).Output()
 	if err != nil {
 		t.Fatalf("no task definition in deploy/ecs; `bluelock inject %s` failed: %v", in, err)
 	}
@@ -216,11 +216,11 @@ func startTask(t *testing.T, s *suite, td taskDef, appCmd, extraFlags []string) 
 		var image string
 		switch c.role() {
 		case roleInit:
-			image = initImage
+			image = s.img.init
 		case roleSidekick:
-			image = sidekickImage
+			image = s.img.sidekick
 		case roleApp:
-			image = appImage
+			image = s.img.app
 		default:
 			if c.essential() {
 				t.Fatalf("essential container %s (%s) has no e2e image", c.Name, c.Image)
@@ -346,7 +346,7 @@ func startTask(t *testing.T, s *suite, td taskDef, appCmd, extraFlags []string) 
 func (g *group) policyAPI(t *testing.T, wait time.Duration, body []byte, args ...string) (string, error) {
 	t.Helper()
 	run := []string{"run", "--rm", "-i", "--label", g.s.label, "--network", "container:" + g.pause,
-		"--cap-drop", "ALL", toolImage, "http", "-wait", wait.String()}
+		"--cap-drop", "ALL", g.s.img.tool, "http", "-wait", wait.String()}
 	return dockerStdin(wait+time.Minute, body, append(run, args...)...)
 }
 

@@ -50,7 +50,7 @@ func newGroup(t *testing.T, s *suite) *group {
 	g.pause = g.name + "-pause"
 	removeOnCleanup(t, g.pause)
 	docker(t, time.Minute, "run", "-d", "--name", g.pause, "--label", s.label,
-		"--hostname", g.hostname, "--network", s.network, "--cap-drop", "ALL", toolImage, "pause")
+		"--hostname", g.hostname, "--network", s.network, "--cap-drop", "ALL", s.img.tool, "pause")
 	g.ip = inspect(t, g.pause, "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}")
 	if net.ParseIP(g.ip) == nil {
 		t.Fatalf("pause container %s has no IP: %q", g.pause, g.ip)
@@ -76,7 +76,7 @@ func (g *group) emptyDir(t *testing.T) {
 	docker(t, time.Minute, "volume", "create", "--label", g.s.label, g.volume)
 	t.Cleanup(func() { removeVolume(g.volume) })
 	docker(t, time.Minute, "run", "--rm", "--label", g.s.label, "--network", "none",
-		"-v", g.volume+":/v", appImage, "chmod", "0777", "/v")
+		"-v", g.volume+":/v", g.s.img.app, "chmod", "0777", "/v")
 }
 
 // runInit runs the init container to completion (an initContainer) and requires exit 0.
@@ -89,7 +89,7 @@ func (g *group) runInit(t *testing.T) {
 	run := []string{"run", "--name", name, "--label", g.s.label, "--network", "none",
 		"--user", "65532:65532", "--cap-drop", "ALL", "--read-only",
 		"--security-opt", "no-new-privileges",
-		"-v", g.volume + ":/kubearmor", initImage}
+		"-v", g.volume + ":/kubearmor", g.s.img.init}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	out, err := dockerOut(ctx, run...)
@@ -113,7 +113,7 @@ func (g *group) startSidekick(t *testing.T, env ...string) {
 	for _, e := range env {
 		run = append(run, "-e", e)
 	}
-	run = append(run, sidekickImage)
+	run = append(run, g.s.img.sidekick)
 	docker(t, time.Minute, run...)
 	// A sidekick that does not come up fails the test but not the tracer scenarios: the
 	// app runs without it (the emitter drops what it cannot deliver), and the alert checks
@@ -173,7 +173,7 @@ func (g *group) startApp(t *testing.T, o appOpts) string {
 	for _, e := range o.env {
 		run = append(run, "-e", e)
 	}
-	run = append(run, "--entrypoint", "/kubearmor/bluelock", appImage)
+	run = append(run, "--entrypoint", "/kubearmor/bluelock", g.s.img.app)
 	run = append(run, o.flags...)
 	run = append(run, "--")
 	run = append(run, o.command...)
@@ -226,7 +226,7 @@ const (
 // (POD_NAME and POD_NAMESPACE come from the downward API there).
 func (g *group) podEnv() []string {
 	return []string{"POD_NAME=" + g.hostname, "POD_NAMESPACE=" + podNamespace,
-		"CONTAINER_NAME=" + podContainer, "CONTAINER_IMAGE=" + appImage}
+		"CONTAINER_NAME=" + podContainer, "CONTAINER_IMAGE=" + g.s.img.app}
 }
 
 // podInfoDir is the downward API volume: the pod's labels and annotations files.
@@ -309,6 +309,7 @@ type wantContext struct {
 	hostname    string
 	pod         bool   // the pod's identity (downward API) is expected too
 	uid         string // the app's uid: the alert's UID
+	image       string // the app's image (CONTAINER_IMAGE)
 }
 
 func expectedContext(t *testing.T, g *group, app string) wantContext {
@@ -316,6 +317,7 @@ func expectedContext(t *testing.T, g *group, app string) wantContext {
 	w := wantContext{
 		containerID: inspect(t, app, "{{.Id}}"),
 		hostname:    inspect(t, app, "{{.Config.Hostname}}"),
+		image:       g.s.img.app,
 	}
 	if w.hostname != g.hostname {
 		t.Fatalf("harness: app %s has hostname %q, want the pod's %q", app, w.hostname, g.hostname)
@@ -440,7 +442,7 @@ func checkAlert(t *testing.T, ev event, want wantContext, fields map[string]stri
 			"PodName":        want.hostname,
 			"NamespaceName":  podNamespace,
 			"ContainerName":  podContainer,
-			"ContainerImage": appImage,
+			"ContainerImage": want.image,
 			"Labels":         podLabels,
 		} {
 			if got := ev.str(k); got != v {
