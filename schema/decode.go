@@ -311,20 +311,17 @@ func sortedKeys(m map[string]json.RawMessage) []string {
 
 func checkKind(k string, spec fieldSpec, v json.RawMessage, unknown *[]string) []*FieldError {
 	got := jsonKind(v)
-	bad := func() []*FieldError {
-		return []*FieldError{{Field: k, Msg: fmt.Sprintf("want %s, got %s", spec.kind, got)}}
-	}
 	switch spec.kind {
 	case kString:
 		if got != "string" {
-			return bad()
+			return wrongKind(k, spec.kind, got)
 		}
 		if spec.nonEmpty && string(v) == `""` {
 			return []*FieldError{{Field: k, Msg: "must not be empty (omit the key instead)"}}
 		}
 	case kInt32, kInt64:
 		if got != "number" {
-			return bad()
+			return wrongKind(k, spec.kind, got)
 		}
 		bits := 32
 		if spec.kind == kInt64 {
@@ -343,7 +340,7 @@ func checkKind(k string, spec fieldSpec, v json.RawMessage, unknown *[]string) [
 		}
 	case kStringList:
 		if got != "array" {
-			return bad()
+			return wrongKind(k, spec.kind, got)
 		}
 		var items []json.RawMessage
 		if err := json.Unmarshal(v, &items); err != nil {
@@ -356,7 +353,7 @@ func checkKind(k string, spec fieldSpec, v json.RawMessage, unknown *[]string) [
 		}
 	case kStringMap, kOwner, kExecEvent:
 		if got != "object" {
-			return bad()
+			return wrongKind(k, spec.kind, got)
 		}
 		var obj map[string]json.RawMessage
 		if err := json.Unmarshal(v, &obj); err != nil {
@@ -393,6 +390,10 @@ func checkKind(k string, spec fieldSpec, v json.RawMessage, unknown *[]string) [
 		return out
 	}
 	return nil
+}
+
+func wrongKind(k string, want kind, got string) []*FieldError {
+	return []*FieldError{{Field: k, Msg: fmt.Sprintf("want %s, got %s", want, got)}}
 }
 
 // jsonKind names the JSON type of a syntactically valid value.

@@ -45,17 +45,32 @@ func (e Event) validate() []*FieldError {
 		l := e.Log
 		ts, updated, host, typ, op, resource, result = l.Timestamp, l.UpdatedTime, l.HostName, l.Type, l.Operation, l.Resource, l.Result
 	}
-	present := map[string]bool{
-		"Timestamp": ts > 0, "UpdatedTime": updated != "", "HostName": host != "",
-		"Type": typ != "", "Operation": op != "", "Resource": resource != "", "Result": result != "",
-	}
-	if a := e.Alert; a != nil {
-		present["PolicyName"] = a.PolicyName != ""
-		present["Action"] = a.Action != ""
+	present := func(field string) bool {
+		switch field {
+		case "Timestamp":
+			return ts > 0
+		case "UpdatedTime":
+			return updated != ""
+		case "HostName":
+			return host != ""
+		case "Type":
+			return typ != ""
+		case "Operation":
+			return op != ""
+		case "Resource":
+			return resource != ""
+		case "Result":
+			return result != ""
+		case "PolicyName":
+			return e.Alert != nil && e.Alert.PolicyName != ""
+		case "Action":
+			return e.Alert != nil && e.Alert.Action != ""
+		}
+		panic("schema: required field without a presence check: " + field) // a table/code mismatch, caught by tests
 	}
 	need := func(fields []string, why string) {
 		for _, f := range fields {
-			if !present[f] {
+			if !present(f) {
 				add(f, "required %s", why)
 			}
 		}
