@@ -185,6 +185,27 @@ func (s *Source) unreadYAMLKeys(match func(key string) bool) []string {
 	return out
 }
 
+// UnreadEnv lists the environment variables (from environ, "K=V" items)
+// under one of prefixes that nothing read: likely typos such as
+// WEBHOOK_ADRESS. Call it after BuildRoutes; the caller warns.
+func (s *Source) UnreadEnv(environ []string, prefixes []string) []string {
+	var out []string
+	for _, kv := range environ {
+		k, _, _ := strings.Cut(kv, "=")
+		if s.used[k] {
+			continue
+		}
+		for _, p := range prefixes {
+			if strings.HasPrefix(k, p+"_") {
+				out = append(out, k)
+				break
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
 // TLSServerConfig is the ingest listener's TLS (falcosidekick's names).
 type TLSServerConfig struct {
 	Deploy     bool   // TLSSERVER_DEPLOY

@@ -183,3 +183,20 @@ func TestSourceMapValuedYAML(t *testing.T) {
 		t.Errorf("headers = %v", m)
 	}
 }
+
+func TestUnreadEnv(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{"CHAT_URL": "https://x", "CHAT_CHANEL": "#typo", "OTHER_X": "1", "CHAT_MAXRETRIES": "1"}
+	src, err := NewSource(nil, envMap(env))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, _ := LoadConfig(src)
+	if _, err := BuildRoutes(src, cfg, []outputs.Factory{fakeFactory("chat", "CHAT")}, slog.New(slog.DiscardHandler), prometheus.NewRegistry()); err != nil {
+		t.Fatal(err)
+	}
+	environ := []string{"CHAT_URL=https://x", "CHAT_CHANEL=#typo", "OTHER_X=1", "CHAT_MAXRETRIES=1", "PATH=/bin"}
+	if got := src.UnreadEnv(environ, []string{"CHAT"}); !slices.Equal(got, []string{"CHAT_CHANEL"}) {
+		t.Errorf("UnreadEnv = %v, want [CHAT_CHANEL]", got)
+	}
+}

@@ -46,10 +46,10 @@ func factories() []outputs.Factory {
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	os.Exit(run(ctx, os.Args[1:], os.LookupEnv, os.Stdout, os.Stderr))
+	os.Exit(run(ctx, os.Args[1:], os.LookupEnv, os.Environ(), os.Stdout, os.Stderr))
 }
 
-func run(ctx context.Context, args []string, env func(string) (string, bool), stdoutW, stderr io.Writer) int {
+func run(ctx context.Context, args []string, env func(string) (string, bool), environ []string, stdoutW, stderr io.Writer) int {
 	fs := flag.NewFlagSet("sidekick", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	configFile := fs.String("c", "", "YAML config file (env vars override it)")
@@ -84,6 +84,17 @@ func run(ctx context.Context, args []string, env func(string) (string, bool), st
 	if err != nil || berr != nil {
 		fmt.Fprintf(stderr, "sidekick: invalid configuration:\n%v\n", joinNonNil(err, berr))
 		return 2
+	}
+	var prefixes []string
+	for _, f := range factories() {
+		for _, b := range built {
+			if b.Name == f.Name {
+				prefixes = append(prefixes, f.Prefix)
+			}
+		}
+	}
+	if typos := src.UnreadEnv(environ, prefixes); len(typos) > 0 {
+		logger.Warn("environment variables of enabled outputs that no setting reads (typos?)", "keys", typos)
 	}
 	logger.Info("starting", "version", version)
 	if err := sidekick.Run(ctx, cfg, built, sidekick.RunOptions{Logger: logger, Registry: reg}); err != nil {

@@ -26,6 +26,7 @@ func TestRun(t *testing.T) {
 		name     string
 		args     []string
 		env      map[string]string
+		environ  []string
 		code     int
 		out, err []string
 	}{
@@ -36,8 +37,8 @@ func TestRun(t *testing.T) {
 			err: []string{"invalid configuration", "unknown key webhook.adress (WEBHOOK_ADRESS)"}},
 		{name: "bad env values", env: map[string]string{"LISTENPORT": "x", "WEBHOOK_ADDRESS": "ftp://h", "SLACK_WEBHOOKURL": "https://hooks.slack.com/services/a/b/c", "SLACK_MINIMUMSEVERITY": "42"}, code: 2,
 			err: []string{`LISTENPORT: want an integer, got "x"`, `WEBHOOK_ADDRESS: want an http:// or https:// URL`, `SLACK_MINIMUMSEVERITY: 42 out of range [0, 10]`}},
-		{name: "starts and stops", args: []string{"-c", good}, env: map[string]string{"KUBEARMOR_ENABLED": "false"}, code: 0,
-			err: []string{`enabled outputs: [stdout]`, `stopped; all queued events delivered`}},
+		{name: "starts and stops", args: []string{"-c", good}, env: map[string]string{"KUBEARMOR_ENABLED": "false"}, environ: []string{"STDOUT_ENABLD=false"}, code: 0,
+			err: []string{`enabled outputs: [stdout]`, `stopped; all queued events delivered`, `"keys":["STDOUT_ENABLD"]`}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -52,7 +53,7 @@ func TestRun(t *testing.T) {
 			}
 			var out, errb bytes.Buffer
 			env := func(k string) (string, bool) { v, ok := tc.env[k]; return v, ok }
-			if code := run(ctx, tc.args, env, &out, &errb); code != tc.code {
+			if code := run(ctx, tc.args, env, tc.environ, &out, &errb); code != tc.code {
 				t.Errorf("exit code %d, want %d; stderr:\n%s", code, tc.code, errb.String())
 			}
 			for _, w := range tc.out {
