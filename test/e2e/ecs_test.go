@@ -457,6 +457,16 @@ func TestECSTask(t *testing.T) {
 			t.Errorf("id -u = %q, want %s", out, tk.appUID)
 		}
 	})
+	t.Run("policy-lifted", func(t *testing.T) {
+		// DELETE lifts the policy in the running app: the same read now passes.
+		url := "http://127.0.0.1:2802/policies/e2e-ecs-block-secret-read"
+		if out, err := tk.policyAPI(t, 10*time.Second, nil, "DELETE", url); err != nil {
+			t.Fatalf("DELETE %s: %v\n%s", url, err, out)
+		}
+		if resp := tk.request(t, "secret"); !strings.Contains(resp, "s3cr3t") {
+			t.Errorf("after DELETE of the policy, cat /secret/api-token = %q, want the secret", resp)
+		}
+	})
 	t.Run("docker-stop", func(t *testing.T) { checkStop(t, tk.app) })
 }
 
