@@ -66,7 +66,8 @@ func newSink(t *testing.T, host string) *sink {
 	}
 	s := &sink{
 		URL:    "http://" + ln.Addr().String() + "/",
-		Events: make(chan event, 4096),
+		// Large: with file visibility on, a request like `ps` logs thousands of opens.
+		Events: make(chan event, 1<<16),
 	}
 	srv := &http.Server{Handler: s, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
