@@ -65,7 +65,7 @@ func newSink(t *testing.T, host string) *sink {
 		t.Fatalf("sink: listen on %s: %v", host, err)
 	}
 	s := &sink{
-		URL:    "http://" + ln.Addr().String() + "/",
+		URL: "http://" + ln.Addr().String() + "/",
 		// Large: with file visibility on, a request like `ps` logs thousands of opens.
 		Events: make(chan event, 1<<16),
 	}
