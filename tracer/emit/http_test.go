@@ -524,3 +524,29 @@ func TestNewHTTPConfig(t *testing.T) {
 		})
 	}
 }
+
+// TestHTTPEmitNeverBlocks: with the sidekick hanging on the first POST,
+// 50,000 Emits return at once, the emitter holds exactly its bound and
+// counts every other event as dropped.
+func TestHTTPEmitNeverBlocks(t *testing.T) {
+	ctx := testCtx(t)
+	sk, srv := newSidekick(t, func(w http.ResponseWriter, r request) { <-ctx.Done() })
+	const bound, n = 1000, 50_000
+	h := newTestHTTP(t, HTTPConfig{URL: srv.URL, MaxQueueEvents: bound}, nil)
+	h.Emit(testLog(0))
+	sk.next(ctx) // the sender is stuck in a POST from now on
+	ev := testLog(1)
+	start := time.Now()
+	for range n - 1 {
+		h.Emit(ev)
+	}
+	took := time.Since(start)
+	st := h.Stats()
+	if st.Emitted != n || st.Queued != bound || st.DroppedLogs != n-bound {
+		t.Errorf("stats = %+v, want Emitted=%d Queued=%d DroppedLogs=%d", st, n, bound, n-bound)
+	}
+	t.Logf("%d Emits with a stuck sender took %v (%v each)", n-1, took, took/time.Duration(n-1))
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Millisecond)
+	defer cancel()
+	_ = h.Close(cctx)
+}
