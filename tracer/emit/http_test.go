@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -63,10 +65,9 @@ func TestHTTPBatching(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := testCtx(t)
 			release := make(chan struct{})
-			first := true
+			var held atomic.Bool // the first request is held; handlers may run on several connections
 			sk, srv := newSidekick(t, func(w http.ResponseWriter, r request) {
-				if first {
-					first = false
+				if held.CompareAndSwap(false, true) {
 					<-release
 				}
 				w.WriteHeader(http.StatusOK)
@@ -184,10 +185,9 @@ func TestHTTPRetryWaits(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := testCtx(t)
-			calls := 0
+			var calls atomic.Int32
 			sk, srv := newSidekick(t, func(w http.ResponseWriter, _ request) {
-				calls++
-				if calls == 1 {
+				if calls.Add(1) == 1 {
 					if tc.retryAfter != "" {
 						w.Header().Set("Retry-After", tc.retryAfter)
 					}
@@ -294,14 +294,17 @@ func TestHTTPRefused(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := testCtx(t)
 			release := make(chan struct{})
-			first := true
-			var kept []schema.Event // only the handler goroutine writes, before Close returns
+			var held atomic.Bool // the first request is held; handlers may run on several connections
+			var mu sync.Mutex
+			var kept []schema.Event // what the sidekick kept, across connections
 			sk, srv := newSidekick(t, func(w http.ResponseWriter, r request) {
-				if first {
-					first = false
+				if held.CompareAndSwap(false, true) {
 					<-release
 				}
-				kept = append(kept, tc.respond(w, r)...)
+				k := tc.respond(w, r)
+				mu.Lock()
+				kept = append(kept, k...)
+				mu.Unlock()
 			})
 			var logs logBuffer
 			h := newTestHTTP(t, HTTPConfig{URL: srv.URL, MaxBatchEvents: 5}, slog.New(slog.NewTextHandler(&logs, nil)))
@@ -314,7 +317,10 @@ func TestHTTPRefused(t *testing.T) {
 			if err := h.Close(ctx); err != nil {
 				t.Fatal(err)
 			}
-			if got := tags(kept); got != tc.wantKept {
+			mu.Lock()
+			got := tags(kept)
+			mu.Unlock()
+			if got != tc.wantKept {
 				t.Errorf("sidekick kept %q, want %q", got, tc.wantKept)
 			}
 			st := h.Stats()
@@ -340,10 +346,9 @@ func TestHTTPRefused(t *testing.T) {
 func TestHTTPDropPolicy(t *testing.T) {
 	ctx := testCtx(t)
 	release := make(chan struct{})
-	first := true
+	var held atomic.Bool // the first request is held; handlers may run on several connections
 	sk, srv := newSidekick(t, func(w http.ResponseWriter, _ request) {
-		if first {
-			first = false
+		if held.CompareAndSwap(false, true) {
 			<-release
 		}
 	})
