@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -268,9 +270,18 @@ func LoadConfig(s *Source) (Config, error) {
 		ReadTimeout:       60 * time.Second,
 		IdleTimeout:       120 * time.Second,
 	}
-	c.MutualTLSClientCert = outputs.GetString(s, "MUTUALTLSCLIENT_CERTFILE", "")
-	c.MutualTLSClientKey = outputs.GetString(s, "MUTUALTLSCLIENT_KEYFILE", "")
+	// falcosidekick's layout: MUTUALTLSFILESPATH/{client.crt,client.key,ca.crt}
+	// unless the files are named one by one. Only outputs with
+	// <PREFIX>_MUTUALTLS=true load them.
+	mtlsDir := outputs.GetString(s, "MUTUALTLSFILESPATH", "/etc/certs")
+	c.MutualTLSClientCert = outputs.GetString(s, "MUTUALTLSCLIENT_CERTFILE", filepath.Join(mtlsDir, "client.crt"))
+	c.MutualTLSClientKey = outputs.GetString(s, "MUTUALTLSCLIENT_KEYFILE", filepath.Join(mtlsDir, "client.key"))
 	c.MutualTLSClientCACert = outputs.GetString(s, "MUTUALTLSCLIENT_CACERTFILE", "")
+	if c.MutualTLSClientCACert == "" {
+		if ca := filepath.Join(mtlsDir, "ca.crt"); fileExists(ca) {
+			c.MutualTLSClientCACert = ca
+		}
+	}
 	var err error
 	c.ListenPort, err = outputs.GetInt(s, "LISTENPORT", DefaultListenPort, 0, 65535)
 	check(err)
@@ -319,4 +330,9 @@ func LoadConfig(s *Source) (Config, error) {
 		errs = append(errs, fmt.Errorf("LOGLEVEL: want debug, info, warn or error, got %q", lv))
 	}
 	return c, errors.Join(errs...)
+}
+
+func fileExists(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && !st.IsDir()
 }

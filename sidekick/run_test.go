@@ -450,3 +450,75 @@ func writePEM(t *testing.T, path, typ string, der []byte) {
 }
 
 var _ = tls.VersionTLS12
+
+// The webhook's TLS settings, through the real config path: WEBHOOK_MUTUALTLS
+// with MUTUALTLSCLIENT_* files, TLSCLIENT_CACERTFILE, WEBHOOK_CHECKCERT.
+func TestWebhookClientTLS(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	ca := newCA(t, "hook CA")
+	ca.issue(t, dir, "server", x509.ExtKeyUsageServerAuth)
+	ca.issue(t, dir, "client", x509.ExtKeyUsageClientAuth)
+	writePEM(t, filepath.Join(dir, "ca.crt"), "CERTIFICATE", ca.der)
+	pool := x509.NewCertPool()
+	pool.AddCert(ca.cert)
+	serverCert, err := tls.LoadX509KeyPair(filepath.Join(dir, "server.crt"), filepath.Join(dir, "server.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got atomic.Int64
+	hook := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { got.Add(1) }))
+	hook.TLS = &tls.Config{Certificates: []tls.Certificate{serverCert}, ClientCAs: pool, ClientAuth: tls.RequireAndVerifyClientCert, MinVersion: tls.VersionTLS12}
+	hook.StartTLS()
+	defer hook.Close()
+
+	base := map[string]string{"WEBHOOK_ADDRESS": hook.URL + "/s3cret", "STDOUT_ENABLED": "false", "GRPC_LISTENADDRESS": ""}
+	cases := []struct {
+		name   string
+		env    map[string]string
+		wantOK bool
+	}{
+		{"mutual TLS with the client certificate", map[string]string{"WEBHOOK_MUTUALTLS": "true", "TLSCLIENT_CACERTFILE": filepath.Join(dir, "ca.crt"),
+			"MUTUALTLSCLIENT_CERTFILE": filepath.Join(dir, "client.crt"), "MUTUALTLSCLIENT_KEYFILE": filepath.Join(dir, "client.key")}, true},
+		{"mutual TLS from MUTUALTLSFILESPATH", map[string]string{"WEBHOOK_MUTUALTLS": "true", "MUTUALTLSFILESPATH": dir}, true},
+		{"no client certificate", map[string]string{"TLSCLIENT_CACERTFILE": filepath.Join(dir, "ca.crt")}, false},
+		{"unknown CA", map[string]string{"WEBHOOK_MUTUALTLS": "true", "MUTUALTLSCLIENT_CERTFILE": filepath.Join(dir, "client.crt"), "MUTUALTLSCLIENT_KEYFILE": filepath.Join(dir, "client.key")}, false},
+		{"CHECKCERT=false without a client certificate", map[string]string{"WEBHOOK_CHECKCERT": "false"}, false}, // server check skipped, client cert still missing
+	}
+	for _, tc := range cases {
+		env := map[string]string{}
+		for k, v := range base {
+			env[k] = v
+		}
+		for k, v := range tc.env {
+			env[k] = v
+		}
+		src, err := sidekick.NewSource(nil, func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := sidekick.LoadConfig(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		built, err := sidekick.BuildRoutes(src, cfg, []outputs.Factory{stdout.Factory, webhook.Factory}, slogDiscard(), prometheus.NewRegistry())
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if len(built) != 1 {
+			t.Fatalf("%s: built %d outputs", tc.name, len(built))
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err = built[0].Output.Send(ctx, testAlert())
+		cancel()
+		if (err == nil) != tc.wantOK {
+			t.Errorf("%s: Send = %v, want ok=%v", tc.name, err, tc.wantOK)
+		}
+		if err != nil && strings.Contains(err.Error(), "s3cret") {
+			t.Errorf("%s: secret in error %v", tc.name, err)
+		}
+	}
+	if got.Load() != 2 {
+		t.Errorf("webhook got %d requests, want 2", got.Load())
+	}
+}

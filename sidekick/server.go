@@ -217,8 +217,8 @@ func checkContentType(ct string) string {
 
 // test queues one synthetic alert to every output, bypassing filters.
 func (h *handler) test(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost && r.Method != http.MethodGet {
-		w.Header().Set("Allow", "GET, POST")
+	if r.Method != http.MethodPost { // it has side effects: no GET
+		w.Header().Set("Allow", http.MethodPost)
 		httpError(w, http.StatusMethodNotAllowed, fmt.Sprintf("method %s not allowed on /test", r.Method))
 		return
 	}
