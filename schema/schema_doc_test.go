@@ -213,7 +213,7 @@ func TestSchemaDocAgreesWithDecode(t *testing.T) {
 // evalSchema is a minimal JSON Schema evaluator for exactly the keywords the
 // document uses; an unknown keyword fails the test, so the document cannot
 // grow rules this check does not see.
-func evalSchema(t *testing.T, s any, v any, path string) error {
+func evalSchema(t testing.TB, s any, v any, path string) error {
 	t.Helper()
 	switch s := s.(type) {
 	case bool:
@@ -342,4 +342,57 @@ func checkType(typ string, v any) error {
 		return fmt.Errorf("want %s, got %T", typ, v)
 	}
 	return nil
+}
+
+// FuzzSchemaAgreement: for any single JSON object, the Go checks and the
+// JSON Schema document give the same verdict, except for the one documented
+// difference: a key equal to a known key up to case ("pid") is rejected by
+// Go (encoding/json would fold it onto PID) and allowed by the document.
+func FuzzSchemaAgreement(f *testing.F) {
+	for _, s := range []string{goodAlert, goodLog, goodSys, `{}`, `{"PID":"x"}`, `{"Type":"ContainerLog","Severity":"1"}`} {
+		f.Add([]byte(s))
+	}
+	doc := loadSchemaDocF(f)
+	f.Fuzz(func(t *testing.T, body []byte) {
+		dec := json.NewDecoder(bytes.NewReader(body))
+		dec.UseNumber()
+		var v any
+		if dec.Decode(&v) != nil || dec.More() {
+			return
+		}
+		obj, ok := v.(map[string]any)
+		if !ok {
+			return
+		}
+		for k := range obj {
+			for known := range fieldSpecs {
+				if k != known && strings.EqualFold(k, known) {
+					return // the documented difference
+				}
+			}
+		}
+		b, err := DecodeBatch(bytes.NewReader(body), 1<<20)
+		if err != nil {
+			return
+		}
+		goOK := len(b.Rejected) == 0 && len(b.Events) == 1
+		schemaErr := evalSchema(t, doc, v, "")
+		if goOK != (schemaErr == nil) {
+			t.Fatalf("disagreement on %s\nGo ok=%v %v\nschema: %v", body, goOK, b.Rejected, schemaErr)
+		}
+	})
+}
+
+func loadSchemaDocF(f *testing.F) map[string]any {
+	raw, err := os.ReadFile("kubearmor-event.schema.json")
+	if err != nil {
+		f.Fatal(err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var doc map[string]any
+	if err := dec.Decode(&doc); err != nil {
+		f.Fatal(err)
+	}
+	return doc
 }
