@@ -1,4 +1,4 @@
-//go:build !linux
+//go:build !linux || !amd64
 
 package tracer
 
@@ -7,8 +7,6 @@ import (
 	"errors"
 )
 
-// Run is Linux-only: ptrace and seccomp have no equivalent elsewhere.
+// Run is implemented for linux/amd64 only: ptrace and seccomp have no
+// equivalent elsewhere, and the arm64 register accessors are not written yet.
 func Run(ctx context.Context, cfg Config) (int, error) { return 0, errors.ErrUnsupported }
-
-// MaybeStage2 does nothing off Linux: there is no stage 2.
-func MaybeStage2() {}

@@ -5,8 +5,16 @@ import "golang.org/x/sys/unix"
 // Regs is a stopped tracee's register set.
 type Regs struct{ r unix.PtraceRegs }
 
-func getRegs(tid int, r *Regs) error { return unix.PtraceGetRegs(tid, &r.r) }
-func setRegs(tid int, r *Regs) error { return unix.PtraceSetRegs(tid, &r.r) }
+// GetRegs reads tid's registers.
+//
+// Precondition: called on the tracer's locked OS thread; tid is stopped.
+func GetRegs(tid int, r *Regs) error { return wrap("ptrace getregs", tid, unix.PtraceGetRegs(tid, &r.r)) }
+
+// SetRegs writes tid's registers.
+//
+// Precondition: called on the tracer's locked OS thread; tid is stopped.
+func SetRegs(tid int, r *Regs) error { return wrap("ptrace setregs", tid, unix.PtraceSetRegs(tid, &r.r)) }
+
 
 // Nr is the syscall number. At a seccomp or syscall stop the kernel keeps it
 // in orig_rax (rax holds -ENOSYS on entry and the result on exit).

@@ -76,16 +76,6 @@ func EventMsg(tid int) (int, error) {
 	return int(m), wrap("ptrace geteventmsg", tid, err)
 }
 
-// GetRegs reads tid's registers.
-//
-// Precondition: called on the tracer's locked OS thread; tid is stopped.
-func GetRegs(tid int, r *Regs) error { return wrap("ptrace getregs", tid, getRegs(tid, r)) }
-
-// SetRegs writes tid's registers.
-//
-// Precondition: called on the tracer's locked OS thread; tid is stopped.
-func SetRegs(tid int, r *Regs) error { return wrap("ptrace setregs", tid, setRegs(tid, r)) }
-
 // Wait4 waits for any child or tracee (__WALL: threads too), retrying EINTR.
 // wait4(-1) also reaps untraced children reparented to us (PID 1 or
 // subreaper duty).
