@@ -8,13 +8,16 @@ type Regs struct{ r unix.PtraceRegs }
 // GetRegs reads tid's registers.
 //
 // Precondition: called on the tracer's locked OS thread; tid is stopped.
-func GetRegs(tid int, r *Regs) error { return wrap("ptrace getregs", tid, unix.PtraceGetRegs(tid, &r.r)) }
+func GetRegs(tid int, r *Regs) error {
+	return wrap("ptrace getregs", tid, unix.PtraceGetRegs(tid, &r.r))
+}
 
 // SetRegs writes tid's registers.
 //
 // Precondition: called on the tracer's locked OS thread; tid is stopped.
-func SetRegs(tid int, r *Regs) error { return wrap("ptrace setregs", tid, unix.PtraceSetRegs(tid, &r.r)) }
-
+func SetRegs(tid int, r *Regs) error {
+	return wrap("ptrace setregs", tid, unix.PtraceSetRegs(tid, &r.r))
+}
 
 // Nr is the syscall number. At a seccomp or syscall stop the kernel keeps it
 // in orig_rax (rax holds -ENOSYS on entry and the result on exit).
