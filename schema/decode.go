@@ -238,40 +238,42 @@ func (b *Batch) add(i int, raw json.RawMessage) {
 }
 
 // decodeOne checks the JSON types of one event against fieldSpecs, fills the
-// protobuf struct and runs Validate.
+// protobuf struct and runs Validate. Keys are checked in document order, and
+// every occurrence of a repeated key is checked.
 func decodeOne(raw json.RawMessage) (Event, []*FieldError, []string) {
 	if k := jsonKind(raw); k != "object" {
 		return Event{}, []*FieldError{{Msg: "want a JSON object, got " + k}}, nil
 	}
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &m); err != nil {
-		return Event{}, []*FieldError{{Msg: "invalid JSON: " + err.Error()}}, nil
-	}
 	var typ string
-	if t, ok := m["Type"]; ok {
-		_ = json.Unmarshal(t, &typ) // its type is checked below
-	}
+	scanObject(raw, func(rawKey, val []byte) bool {
+		if keyString(rawKey) == "Type" && jsonKind(val) == "string" {
+			_ = json.Unmarshal(val, &typ)
+		}
+		return true
+	})
 	alert := IsAlertType(typ)
+	isLog := contains(logTypes[:], typ)
 	var problems []*FieldError
 	var unknown []string
-	for _, k := range sortedKeys(m) {
-		v := m[k]
+	scanObject(raw, func(rawKey, v []byte) bool {
+		k := keyString(rawKey)
 		spec, ok := fieldSpecs[k]
 		if !ok {
 			if name, bad := caseFoldMatch(k, topLevelKeys); bad {
 				problems = append(problems, &FieldError{Field: k, Msg: fmt.Sprintf("unknown key differs only in case from %q (keys are case-sensitive)", name)})
-				continue
+				return true
 			}
 			unknown = append(unknown, k)
-			continue
+			return true
 		}
-		if spec.alertOnly && contains(logTypes[:], typ) {
+		if spec.alertOnly && isLog {
 			// pb.Log has no such field: it would be dropped without a trace.
 			problems = append(problems, &FieldError{Field: k, Msg: fmt.Sprintf("only alerts have this key, and Type %s is a log", typ)})
-			continue
+			return true
 		}
 		problems = append(problems, checkKind(k, spec, v, &unknown)...)
-	}
+		return true
+	})
 	if len(problems) > 0 {
 		return Event{}, problems, unknown
 	}
@@ -293,20 +295,6 @@ func decodeOne(raw json.RawMessage) (Event, []*FieldError, []string) {
 		return Event{}, fe, unknown
 	}
 	return ev, nil, unknown
-}
-
-func sortedKeys(m map[string]json.RawMessage) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	// insertion sort: events have a few dozen keys; keeps error order stable
-	for i := 1; i < len(keys); i++ {
-		for j := i; j > 0 && keys[j] < keys[j-1]; j-- {
-			keys[j], keys[j-1] = keys[j-1], keys[j]
-		}
-	}
-	return keys
 }
 
 func checkKind(k string, spec fieldSpec, v json.RawMessage, unknown *[]string) []*FieldError {
@@ -342,22 +330,16 @@ func checkKind(k string, spec fieldSpec, v json.RawMessage, unknown *[]string) [
 		if got != "array" {
 			return wrongKind(k, spec.kind, got)
 		}
-		var items []json.RawMessage
-		if err := json.Unmarshal(v, &items); err != nil {
-			return []*FieldError{{Field: k, Msg: err.Error()}}
-		}
-		for i, it := range items {
-			if g := jsonKind(it); g != "string" {
-				return []*FieldError{{Field: fmt.Sprintf("%s[%d]", k, i), Msg: "want string, got " + g}}
+		var out []*FieldError
+		scanArray(v, func(i int, it []byte) {
+			if g := jsonKind(it); g != "string" && out == nil {
+				out = []*FieldError{{Field: fmt.Sprintf("%s[%d]", k, i), Msg: "want string, got " + g}}
 			}
-		}
+		})
+		return out
 	case kStringMap, kOwner, kExecEvent:
 		if got != "object" {
 			return wrongKind(k, spec.kind, got)
-		}
-		var obj map[string]json.RawMessage
-		if err := json.Unmarshal(v, &obj); err != nil {
-			return []*FieldError{{Field: k, Msg: err.Error()}}
 		}
 		var known []string
 		switch spec.kind {
@@ -367,7 +349,8 @@ func checkKind(k string, spec fieldSpec, v json.RawMessage, unknown *[]string) [
 			known = execEventKeys[:]
 		}
 		var out []*FieldError
-		for _, sub := range sortedKeys(obj) {
+		scanObject(v, func(rawKey, val []byte) bool {
+			sub := keyString(rawKey)
 			name := k + "." + sub
 			if known != nil && !contains(known, sub) {
 				if match, bad := caseFoldMatch(sub, func(yield func(string) bool) {
@@ -378,15 +361,16 @@ func checkKind(k string, spec fieldSpec, v json.RawMessage, unknown *[]string) [
 					}
 				}); bad {
 					out = append(out, &FieldError{Field: name, Msg: fmt.Sprintf("unknown key differs only in case from %q (keys are case-sensitive)", match)})
-					continue
+					return true
 				}
 				*unknown = append(*unknown, name)
-				continue
+				return true
 			}
-			if g := jsonKind(obj[sub]); g != "string" {
+			if g := jsonKind(val); g != "string" {
 				out = append(out, &FieldError{Field: name, Msg: "want string, got " + g})
 			}
-		}
+			return true
+		})
 		return out
 	}
 	return nil

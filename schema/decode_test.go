@@ -134,7 +134,7 @@ func TestDecodeUnknownKeysAccepted(t *testing.T) {
 	if err != nil || len(b.Rejected) != 0 || len(b.Events) != 1 {
 		t.Fatalf("DecodeBatch = %+v, %v; want one valid event", b, err)
 	}
-	want := []UnknownKey{{0, "ExecEvent.Future"}, {0, "NewField2030"}}
+	want := []UnknownKey{{0, "NewField2030"}, {0, "ExecEvent.Future"}} // document order
 	if len(b.Unknown) != len(want) || b.Unknown[0] != want[0] || b.Unknown[1] != want[1] {
 		t.Errorf("Unknown = %v, want %v", b.Unknown, want)
 	}
@@ -216,5 +216,35 @@ func TestValidateBuiltEvents(t *testing.T) {
 		if got != tc.want {
 			t.Errorf("%s: Validate = %q, want %q", tc.name, got, tc.want)
 		}
+	}
+}
+
+func TestDecodeDuplicateKeysAllChecked(t *testing.T) {
+	t.Parallel()
+	body := with(t, goodAlert, `"PID":42`, `"PID":"x","PID":42`)
+	_, err := Decode(strings.NewReader(body), 1<<20)
+	if err == nil || err.Error() != `event 0: field "PID": want integer, got string` {
+		t.Errorf("err = %v", err)
+	}
+}
+
+func TestScanner(t *testing.T) {
+	t.Parallel()
+	raw := []byte(` { "a" : "x\"}" , "b\u0041":[1,{"c":"]"}], "d":{ "e" : [ ] } ,"f":-1.5e3,"g":null } `)
+	var keys, vals []string
+	scanObject(raw, func(k, v []byte) bool {
+		keys = append(keys, keyString(k))
+		vals = append(vals, string(v))
+		return true
+	})
+	wantK := []string{"a", "bA", "d", "f", "g"}
+	wantV := []string{`"x\"}"`, `[1,{"c":"]"}]`, `{ "e" : [ ] }`, `-1.5e3`, `null`}
+	if strings.Join(keys, "|") != strings.Join(wantK, "|") || strings.Join(vals, "|") != strings.Join(wantV, "|") {
+		t.Errorf("keys %q vals %q", keys, vals)
+	}
+	var items []string
+	scanArray([]byte(`[ "a" , [1,2] ,{"x":"]"} ,3 ]`), func(i int, v []byte) { items = append(items, string(v)) })
+	if strings.Join(items, "|") != `"a"|[1,2]|{"x":"]"}|3` {
+		t.Errorf("items %q", items)
 	}
 }

@@ -13,7 +13,8 @@
 //     A key that equals a known key except for case ("pid") is rejected,
 //     because encoding/json would silently fill PID from it. An alert-only
 //     key (PolicyName, Severity, Action...) on a ContainerLog/HostLog is
-//     rejected, because pb.Log has nowhere to keep it.
+//     rejected, because pb.Log has nowhere to keep it. A repeated key has
+//     every occurrence checked.
 //  2. Unknown keys are accepted (KubeArmor adds fields over time, and a
 //     sidekick older than its tracer must keep working) and reported in
 //     Batch.Unknown, so the sidekick can count them. They are not forwarded:
