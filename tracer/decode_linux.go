@@ -24,6 +24,9 @@ type argReader interface {
 	Resolve(dirfd int, path string, flags procfs.Flags) (string, error)
 	// Socket describes the tracee's socket descriptor fd.
 	Socket(fd int) (SocketInfo, error)
+	// Owner returns a lazy lookup of the owner of path (for ownerOnly
+	// rules; most decisions never call it).
+	Owner(path string) func() (uid int, ok bool)
 }
 
 // SocketInfo is what getsockopt/getsockname say about a socket.
@@ -72,7 +75,7 @@ func decode(name string, a [6]uint64, r argReader, source string, uid int) *call
 			return ""
 		}
 		c.facets = append(c.facets, Facet{
-			Req:       policy.Request{Op: policy.OpFile, Path: abs, Source: source, Write: write, UID: uid},
+			Req:       policy.Request{Op: policy.OpFile, Path: abs, Source: source, Write: write, UID: uid, Owner: r.Owner(abs)},
 			Operation: opName(policy.OpFile), Resource: abs, Data: data,
 		})
 		return abs
@@ -121,7 +124,7 @@ func decode(name string, a [6]uint64, r argReader, source string, uid int) *call
 			resource += " " + arg
 		}
 		c.facets = append(c.facets, Facet{
-			Req:       policy.Request{Op: policy.OpProcess, Path: abs, Source: source, UID: uid},
+			Req:       policy.Request{Op: policy.OpProcess, Path: abs, Source: source, UID: uid, Owner: r.Owner(abs)},
 			Operation: opName(policy.OpProcess), Resource: resource, Data: data,
 		})
 	case "open", "openat", "creat":

@@ -94,3 +94,37 @@ func TestPostExecCheck(t *testing.T) {
 		t.Errorf("want one block alert for %s:\n%s", cat, dump(res.events))
 	}
 }
+
+// ownerPolicy blocks a file unless its owner is the caller (ownerOnly).
+type ownerPolicy struct{ path string }
+
+func (o ownerPolicy) Decide(r policy.Request) policy.Decision {
+	if r.Op == policy.OpFile && r.Path == o.path && r.Owner != nil {
+		if uid, ok := r.Owner(); ok && uid != r.UID {
+			return block("owner-only")
+		}
+	}
+	return policy.Decision{Verdict: policy.Allow, Action: "Allow"}
+}
+func (ownerPolicy) MayBlock(policy.Operation) bool { return true }
+
+func TestOwnerLookup(t *testing.T) {
+	dir := t.TempDir()
+	mine := filepath.Join(dir, "mine")
+	theirs := filepath.Join(dir, "theirs")
+	os.WriteFile(mine, nil, 0o644)
+	os.WriteFile(theirs, nil, 0o644)
+	if err := os.Chown(theirs, 4242, 4242); err != nil {
+		t.Skipf("chown: %v", err)
+	}
+	for _, c := range []struct {
+		path string
+		want int
+	}{{mine, 0}, {theirs, 13}} {
+		args, env := helper(t, "open", c.path)
+		res := traceRun(t, ownerPolicy{path: c.path}, 0, env, args...)
+		if res.code != c.want {
+			t.Errorf("open %s: exit %d, want %d", c.path, res.code, c.want)
+		}
+	}
+}

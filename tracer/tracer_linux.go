@@ -531,6 +531,19 @@ func (m *memReader) Resolve(dirfd int, path string, flags procfs.Flags) (string,
 	return m.t.proc.Resolve(procfs.Task{PID: m.th.proc.pid, TID: m.th.tid}, dirfd, path, flags)
 }
 
+// Owner stats path in the thread's root when a rule asks (the tracee is
+// still stopped then: Decide runs in the stop loop).
+func (m *memReader) Owner(path string) func() (int, bool) {
+	root := m.t.cfg.Proc + "/" + strconv.Itoa(m.th.tid) + "/root"
+	return func() (int, bool) {
+		var st unix.Stat_t
+		if err := unix.Stat(root+path, &st); err != nil {
+			return 0, false
+		}
+		return int(st.Uid), true
+	}
+}
+
 func (m *memReader) Socket(fd int) (SocketInfo, error) {
 	s, err := sys.SocketOf(m.th.proc.pid, fd)
 	if err != nil {
