@@ -14,6 +14,7 @@ import (
 	pb "github.com/kubearmor/KubeArmor/protobuf"
 
 	"github.com/bluelock/bluelock/outputs"
+	"github.com/bluelock/bluelock/outputs/outputstest"
 	"github.com/bluelock/bluelock/schema"
 )
 
@@ -232,4 +233,12 @@ func TestConfigFromSettings(t *testing.T) {
 	if Factory.Enabled(outputs.MapSettings{Values: map[string]string{}}) || !Factory.Enabled(outputs.MapSettings{Values: map[string]string{"ADDRESS": "http://h"}}) {
 		t.Error("WEBHOOK_ADDRESS must be what enables the output")
 	}
+}
+
+// The shared status table from outputs/outputstest, as every HTTP output runs it.
+func TestStatusTableKit(t *testing.T) {
+	t.Parallel()
+	outputstest.RunStatusTable(t, "/hook/s3cret", testEvent(), func(url string) (outputs.Output, error) {
+		return New(Config{Address: url}, nil)
+	})
 }
