@@ -19,7 +19,7 @@ APT_TEST  := busybox-static etcd-server debootstrap socat
 APT_BENCH := strace nginx-light wrk curl
 APT_DEMO  := curl
 
-.PHONY: all deps deps-test deps-bench deps-demo build static-check test unit e2e demo bench lint fmt vet clean kube-apiserver
+.PHONY: all deps deps-test deps-bench deps-demo cross images build static-check test unit e2e demo bench lint fmt vet clean kube-apiserver
 
 all: build
 
@@ -94,6 +94,18 @@ demo: deps-demo build
 
 bench: deps-bench build
 	@hack/bench.sh
+
+# arm64 (Fargate Graviton): static cross-build where Debian's arm64 libseccomp and a cross
+# gcc are installed; the script prints the exact apt commands when they are not.
+cross: deps
+	@hack/cross-arm64.sh
+
+# Release images (needs a registry and buildx): REGISTRY=... VERSION=... make images
+REGISTRY ?= ghcr.io/bluelock
+VERSION  ?= dev
+images:
+	docker buildx build --platform linux/amd64,linux/arm64 -f Dockerfile.bluelock -t $(REGISTRY)/bluelock:$(VERSION) .
+	docker buildx build --platform linux/amd64,linux/arm64 -f Dockerfile.sidekick -t $(REGISTRY)/sidekick:$(VERSION) .
 
 clean:
 	rm -rf $(BIN)

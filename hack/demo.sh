@@ -18,7 +18,16 @@ bold "== 1. the sidekick: KubeArmor events in, stdout (and your configured outpu
 LISTENADDRESS=127.0.0.1 LISTENPORT=$PORT GRPC_LISTENADDRESS=$GRPC \
   "$BIN/sidekick" > "$work/sidekick.out" 2> "$work/sidekick.log" &
 sk=$!
-trap 'kill $sk 2>/dev/null; wait $sk 2>/dev/null || true' EXIT
+tailer=""
+# set -e stays in force inside traps: the clean-up must not stop at a failed kill.
+cleanup() {
+  set +e
+  [ -n "$tailer" ] && kill "$tailer" 2>/dev/null
+  kill "$sk" 2>/dev/null
+  wait "$sk" 2>/dev/null
+  return 0
+}
+trap cleanup EXIT
 for _ in $(seq 1 100); do
   if curl -fsS "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1; then break; fi
   if ! kill -0 $sk 2>/dev/null; then echo "sidekick failed to start:"; cat "$work/sidekick.log"; exit 1; fi
@@ -35,7 +44,6 @@ tail -n +1 -F "$work/sidekick.out" 2>/dev/null | while IFS= read -r line; do
   case "$line" in *'"MatchedPolicy"'*) printf '\033[33m  sidekick ← alert: %s\033[0m\n' "$line";; esac
 done &
 tailer=$!
-trap 'kill $tailer 2>/dev/null; kill $sk 2>/dev/null; wait $sk 2>/dev/null || true' EXIT
 
 bold "== 3. an app under bluelock: /kubearmor/bluelock sh -c '...' in a real pod"
 set +e
@@ -56,6 +64,7 @@ for _ in $(seq 1 50); do
   sleep 0.1
 done
 sleep 0.3
-kill $tailer 2>/dev/null || true
+kill "$tailer" 2>/dev/null || true
+tailer=""
 echo "$(grep -c '"MatchedPolicy"' "$work/sidekick.out" || true) alerts and $(grep -c '"ContainerLog"' "$work/sidekick.out" || true) logs; metrics:"
 curl -fsS "http://127.0.0.1:$PORT/metrics" | grep -E '^bluelock_sidekick_(inputs|outputs)_total' || true
