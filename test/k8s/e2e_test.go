@@ -289,9 +289,10 @@ func TestPolicyDeliveryEndToEnd(t *testing.T) {
 	})
 }
 
-// TestFailClosedWithoutRBAC: a tracer whose identity may not read policies
-// must refuse to start the app.
-func TestFailClosedWithoutRBAC(t *testing.T) {
+// TestGateWithoutRBAC: a tracer whose identity may not read policies must
+// refuse to start the app (fail closed, the default), or start it in the
+// default posture when told so.
+func TestGateWithoutRBAC(t *testing.T) {
 	bin := bluelockBin(t)
 	crd, err := os.ReadFile(crdPath)
 	if err != nil {
@@ -299,29 +300,42 @@ func TestFailClosedWithoutRBAC(t *testing.T) {
 	}
 	c := kubetest.Start(t)
 	c.Apply(t, string(crd))
-	nobody := c.ServiceAccount(t, ns, "nobody")
+	kubeconfig := c.Kubeconfig(t, c.ServiceAccount(t, ns, "nobody"))
 	podinfo := t.TempDir()
 	os.WriteFile(filepath.Join(podinfo, "labels"), []byte("app=\"web\"\n"), 0o644)
 	os.WriteFile(filepath.Join(podinfo, "annotations"), nil, 0o644)
-	marker := filepath.Join(t.TempDir(), "app-ran")
 
-	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, "--kubeconfig", c.Kubeconfig(t, nobody), "--podinfo-dir", podinfo,
-		"--policy-grpc", "off", "--policy-http", "off", "--policy-wait", "2s",
-		"--emit", "file:"+filepath.Join(t.TempDir(), "events.json"),
-		"--", "/bin/sh", "-c", "touch "+marker)
-	cmd.Env = append(os.Environ(), "POD_NAME=web-0", "POD_NAMESPACE="+ns)
-	out, err := cmd.CombinedOutput()
-	if err == nil {
-		t.Fatalf("bluelock exited 0 without being able to read policies:\n%s", out)
+	cases := []struct {
+		name    string
+		flags   []string
+		wantRun bool
+		want    []string
+	}{
+		{name: "fail closed (default)", want: []string{"kubernetes", "forbidden", "refusing to start the app"}},
+		{name: "fail open", flags: []string{"--policy-fail-closed=false"}, wantRun: true, want: []string{"default posture"}},
 	}
-	if _, serr := os.Stat(marker); serr == nil {
-		t.Fatalf("the app ran although no policy could be read:\n%s", out)
-	}
-	for _, want := range []string{"kubernetes", "forbidden"} {
-		if !strings.Contains(string(out), want) {
-			t.Errorf("output does not mention %q:\n%s", want, out)
-		}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			marker := filepath.Join(t.TempDir(), "app-ran")
+			ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+			defer cancel()
+			args := []string{"--kubeconfig", kubeconfig, "--podinfo-dir", podinfo,
+				"--policy-grpc", "off", "--policy-http", "off", "--policy-wait", "2s",
+				"--emit", "file:" + filepath.Join(t.TempDir(), "events.json")}
+			args = append(append(args, tc.flags...), "--", "/bin/sh", "-c", "touch "+marker)
+			cmd := exec.CommandContext(ctx, bin, args...)
+			cmd.Env = append(os.Environ(), "POD_NAME=web-0", "POD_NAMESPACE="+ns, "BLUELOCK_PODINFO_DIR="+podinfo)
+			out, err := cmd.CombinedOutput()
+			_, serr := os.Stat(marker)
+			ran := serr == nil
+			if ran != tc.wantRun || (err == nil) != tc.wantRun {
+				t.Fatalf("app ran=%v exit err=%v, want ran=%v\n%s", ran, err, tc.wantRun, out)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(string(out), w) {
+					t.Errorf("output does not mention %q:\n%s", w, out)
+				}
+			}
+		})
 	}
 }
