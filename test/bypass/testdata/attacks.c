@@ -387,7 +387,8 @@ static int a_sys_int80(void) {
 	if (low == MAP_FAILED) { perror("mmap low"); return 2; }
 	strcpy(low, P_SECRET);
 	long ret;
-	__asm__ volatile("int $0x80" : "=a"(ret) : "a"(5), "b"(low), "c"(0), "d"(0) : "memory");
+	// The compat entry zeroes r8-r11 when it returns to 64-bit code: declare them clobbered.
+	__asm__ volatile("int $0x80" : "=a"(ret) : "a"(5L), "b"(low), "c"(0L), "d"(0L) : "memory", "cc", "r8", "r9", "r10", "r11");
 	if (ret < 0) { errno = -ret; return stopped("i386 open via int 0x80"); }
 	return leak((int)ret, "i386 open via int 0x80");
 }
