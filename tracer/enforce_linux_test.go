@@ -128,3 +128,28 @@ func TestOwnerLookup(t *testing.T) {
 		}
 	}
 }
+
+// TestStringAtPageEnd: a path whose NUL is the last byte before an unmapped
+// page is read (so decided), not failed closed as unreadable.
+func TestStringAtPageEnd(t *testing.T) {
+	dir := t.TempDir()
+	f := filepath.Join(dir, "f")
+	os.WriteFile(f, nil, 0o644)
+	for _, c := range []struct {
+		name  string
+		rules []fakeRule
+		want  int
+	}{
+		{"read-and-allowed", nil, 0},
+		{"read-and-blocked", []fakeRule{{op: policy.OpFile, match: f, d: block("p")}}, 13},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			args, env := helper(t, "open-page-end", f)
+			stats := NewStats()
+			res := traceRunStats(t, fakePolicy{rules: c.rules, mayBlock: true}, stats, env, args...)
+			if res.code != c.want || stats.Unreadable.Load() != 0 {
+				t.Errorf("exit %d (want %d), unreadable %d (want 0)", res.code, c.want, stats.Unreadable.Load())
+			}
+		})
+	}
+}

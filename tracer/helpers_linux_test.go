@@ -188,6 +188,8 @@ func helperMain(args []string) int {
 			unix.Close(fd)
 		}
 		return errnoExit(err)
+	case "open-page-end": // open PATH from a string that ends at an unmapped page
+		return errnoExit(openAtPageEnd(args[1]))
 	case "exit": // exit with code N
 		var n int
 		fmt.Sscan(args[1], &n)
