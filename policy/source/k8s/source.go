@@ -16,6 +16,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
@@ -236,7 +237,7 @@ func (s *Source) Run(ctx context.Context) error {
 			}
 		}
 		s.reconcileOptions(ns)
-		objs, err := pinf.Lister().ByNamespace(id.Namespace).List(labelsEverything())
+		objs, err := pinf.Lister().ByNamespace(id.Namespace).List(labels.Everything())
 		if err != nil {
 			s.logger.Error("list cached KubeArmorPolicies", "err", err)
 		} else if s.reconcilePolicies(objs) {
