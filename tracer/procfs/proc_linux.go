@@ -1,7 +1,6 @@
 package procfs
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -43,12 +42,6 @@ func (p Proc) Exe(pid int) (string, error) {
 	return os.Readlink(p.path(strconv.Itoa(pid), "exe"))
 }
 
-// Status is what the tracer caches from /proc/<pid>/status.
-type Status struct {
-	Tgid, PPid int
-	UID        int // real uid
-}
-
 // ReadStatus parses /proc/<tid>/status.
 func (p Proc) ReadStatus(tid int) (Status, error) {
 	b, err := os.ReadFile(p.path(strconv.Itoa(tid), "status"))
@@ -56,38 +49,6 @@ func (p Proc) ReadStatus(tid int) (Status, error) {
 		return Status{}, err
 	}
 	return ParseStatus(b)
-}
-
-// ParseStatus reads Tgid, PPid and the real Uid from status text.
-func ParseStatus(b []byte) (Status, error) {
-	var st Status
-	var seen int
-	for line := range bytes.SplitSeq(b, []byte("\n")) {
-		k, v, ok := bytes.Cut(line, []byte(":"))
-		if !ok {
-			continue
-		}
-		f := strings.Fields(string(v))
-		if len(f) == 0 {
-			continue
-		}
-		n, err := strconv.Atoi(f[0])
-		if err != nil {
-			continue
-		}
-		switch string(k) {
-		case "Tgid":
-			st.Tgid, seen = n, seen|1
-		case "PPid":
-			st.PPid, seen = n, seen|2
-		case "Uid":
-			st.UID, seen = n, seen|4
-		}
-	}
-	if seen != 7 {
-		return st, errors.New("status: missing Tgid, PPid or Uid")
-	}
-	return st, nil
 }
 
 // Flags say how a syscall resolves its path.
