@@ -44,4 +44,3 @@ func ParseStatus(b []byte) (Status, error) {
 	}
 	return st, nil
 }
-
