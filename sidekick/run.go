@@ -41,6 +41,10 @@ type RunOptions struct {
 	Ready func(httpAddr, grpcAddr net.Addr)
 	// Dispatch overrides dispatcher options (tests inject Backoff/Wait).
 	Dispatch dispatch.Options
+	// GRPCServices are extra services served next to the outputs' on
+	// GRPC_LISTENADDRESS (cmd/sidekick adds the optional PolicyService
+	// forwarder, so karmor logs and karmor vm policy add share one address).
+	GRPCServices []GRPCRegistrar
 }
 
 // Run serves until ctx is done, then stops intake, drains the outputs within
@@ -131,6 +135,10 @@ func Run(ctx context.Context, cfg Config, built []BuiltOutput, o RunOptions) err
 				r.RegisterGRPC(gs)
 				n++
 			}
+		}
+		for _, r := range o.GRPCServices {
+			r.RegisterGRPC(gs)
+			n++
 		}
 		if n == 0 {
 			gs = nil

@@ -80,6 +80,13 @@ func run(ctx context.Context, args []string, env func(string) (string, bool), en
 	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level})).With("component", "sidekick")
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	// Read before BuildRoutes, which reports YAML keys nobody has read.
+	services, closeServices, serr := grpcServices(src, logger)
+	if serr != nil {
+		fmt.Fprintf(stderr, "sidekick: invalid configuration:\n%v\n", serr)
+		return 2
+	}
+	defer closeServices()
 	built, berr := sidekick.BuildRoutes(src, cfg, factories(), logger, reg)
 	if err != nil || berr != nil {
 		fmt.Fprintf(stderr, "sidekick: invalid configuration:\n%v\n", joinNonNil(err, berr))
@@ -97,7 +104,7 @@ func run(ctx context.Context, args []string, env func(string) (string, bool), en
 		logger.Warn("environment variables of enabled outputs that no setting reads (typos?)", "keys", typos)
 	}
 	logger.Info("starting", "version", version)
-	if err := sidekick.Run(ctx, cfg, built, sidekick.RunOptions{Logger: logger, Registry: reg}); err != nil {
+	if err := sidekick.Run(ctx, cfg, built, sidekick.RunOptions{Logger: logger, Registry: reg, GRPCServices: services}); err != nil {
 		logger.Error("stopped with error", "err", err)
 		return 1
 	}
