@@ -216,7 +216,10 @@ func (t *tracer) handle(tid int, ws unix.WaitStatus) {
 		err = sys.Cont(tid, 0)
 	}
 	if err != nil && !errors.Is(err, sys.ErrGone) {
-		t.log.Warn("tracee restart failed", "tid", tid, "err", err)
+		// We could neither decide nor resume it: a tracee left in a stop
+		// hangs forever, one resumed undecided runs unenforced. Kill it.
+		t.log.Error("cannot handle tracee stop; killing it", "tid", tid, "err", err)
+		_ = unix.Kill(tid, unix.SIGKILL)
 	}
 }
 
