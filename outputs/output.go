@@ -73,4 +73,8 @@ type Factory struct {
 	Enabled func(s Settings) bool
 	// New builds the output; an error fails sidekick start-up with its message.
 	New func(s Settings, d Deps) (Output, error)
+	// DefaultTypes is what <PREFIX>_TYPES means when unset: "" for every
+	// event, "alerts" for outputs where a log per exec or open would be noise
+	// (chat), so enabling Slack never floods a channel with file opens.
+	DefaultTypes string
 }

@@ -200,3 +200,38 @@ func TestUnreadEnv(t *testing.T) {
 		t.Errorf("UnreadEnv = %v, want [CHAT_CHANEL]", got)
 	}
 }
+
+// TestDefaultTypes: a factory's DefaultTypes applies only while
+// <PREFIX>_TYPES is unset; an explicit setting wins.
+func TestDefaultTypes(t *testing.T) {
+	chat := fakeFactory("chat", "CHAT")
+	chat.DefaultTypes = "alerts"
+	cases := []struct {
+		name string
+		env  map[string]string
+		want dispatch.Types
+	}{
+		{"unset uses the factory default", map[string]string{"CHAT_URL": "http://x"}, dispatch.TypeAlerts},
+		{"explicit logs wins", map[string]string{"CHAT_URL": "http://x", "CHAT_TYPES": "logs"}, dispatch.TypeLogs},
+		{"explicit both wins", map[string]string{"CHAT_URL": "http://x", "CHAT_TYPES": "alerts,logs"}, dispatch.TypeAlerts | dispatch.TypeLogs},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			src, err := NewSource(nil, envMap(tc.env))
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg, err := LoadConfig(src)
+			if err != nil {
+				t.Fatal(err)
+			}
+			built, err := BuildRoutes(src, cfg, []outputs.Factory{chat}, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(built) != 1 || built[0].Route.Filter.Types != tc.want {
+				t.Fatalf("types = %v, want %v", built[0].Route.Filter.Types, tc.want)
+			}
+		})
+	}
+}

@@ -65,7 +65,7 @@ func BuildRoutes(src *Source, cfg Config, factories []outputs.Factory, logger *s
 			continue
 		}
 		enabledPrefixes[f.Prefix] = true
-		route, client, err := commonRoute(s, cfg)
+		route, client, err := commonRoute(s, cfg, f.DefaultTypes)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("output %s: %w", f.Name, err))
 			continue
@@ -94,7 +94,7 @@ func BuildRoutes(src *Source, cfg Config, factories []outputs.Factory, logger *s
 }
 
 // commonRoute reads the keys every output has and builds its HTTP client.
-func commonRoute(s outputs.Settings, cfg Config) (dispatch.Route, *http.Client, error) {
+func commonRoute(s outputs.Settings, cfg Config, defaultTypes string) (dispatch.Route, *http.Client, error) {
 	var errs []error
 	check := func(err error) {
 		if err != nil {
@@ -112,7 +112,11 @@ func commonRoute(s outputs.Settings, cfg Config) (dispatch.Route, *http.Client, 
 		}
 		r.Filter.Actions = append(r.Filter.Actions, a)
 	}
-	for _, t := range outputs.GetList(s, keyTypes) {
+	types := outputs.GetList(s, keyTypes)
+	if _, set := s.Get(keyTypes); !set && defaultTypes != "" {
+		types = strings.Split(defaultTypes, ",")
+	}
+	for _, t := range types {
 		switch strings.ToLower(t) {
 		case "alerts", "alert":
 			r.Filter.Types |= dispatch.TypeAlerts

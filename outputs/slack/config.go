@@ -52,6 +52,9 @@ var Factory = outputs.Factory{
 		v, _ := s.Get("WEBHOOKURL")
 		return strings.TrimSpace(v) != ""
 	},
+	// A message per exec or open would drown the channel: alerts unless
+	// <PREFIX>_TYPES says otherwise.
+	DefaultTypes: "alerts",
 	New: func(s outputs.Settings, d outputs.Deps) (outputs.Output, error) {
 		cfg, err := ConfigFromSettings(s)
 		if err != nil {
