@@ -13,7 +13,7 @@ import (
 	"strings"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/dynamic"
 )
 
 // In-cluster service-account files.
@@ -58,7 +58,7 @@ func namespaceAndName(cfg Config) (ns, pod string, err error) {
 
 // identity reads labels and annotations from the downward API files, or else
 // GETs the pod.
-func identity(ctx context.Context, cfg Config, cs kubernetes.Interface) (Identity, error) {
+func identity(ctx context.Context, cfg Config, dyn dynamic.Interface) (Identity, error) {
 	ns, pod, err := namespaceAndName(cfg)
 	if err != nil {
 		return Identity{}, err
@@ -72,11 +72,11 @@ func identity(ctx context.Context, cfg Config, cs kubernetes.Interface) (Identit
 		if (lerr != nil && !errors.Is(lerr, fs.ErrNotExist)) || (aerr != nil && !errors.Is(aerr, fs.ErrNotExist)) {
 			return Identity{}, fmt.Errorf("downward API files in %s: %w", cfg.PodInfoDir, errors.Join(lerr, aerr))
 		}
-		p, err := cs.CoreV1().Pods(ns).Get(ctx, pod, metav1.GetOptions{})
+		p, err := dyn.Resource(podsGVR).Namespace(ns).Get(ctx, pod, metav1.GetOptions{})
 		if err != nil {
 			return Identity{}, fmt.Errorf("pod labels: no downward API files in %s and GET pod %s/%s failed: %w", cfg.PodInfoDir, ns, pod, err)
 		}
-		id.Labels, id.Annotations, id.FromAPI = p.Labels, p.Annotations, true
+		id.Labels, id.Annotations, id.FromAPI = p.GetLabels(), p.GetAnnotations(), true
 	}
 	if id.Labels == nil {
 		id.Labels = map[string]string{}

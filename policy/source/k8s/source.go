@@ -16,15 +16,11 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/fields"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/dynamic/dynamicinformer"
-	"k8s.io/client-go/informers"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/kubernetes/scheme"
-	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/clientcmd"
@@ -36,6 +32,12 @@ import (
 
 // PolicyGVR is the KubeArmorPolicy resource.
 var PolicyGVR = schema.GroupVersionResource{Group: "security.kubearmor.com", Version: "v1", Resource: "kubearmorpolicies"}
+
+var (
+	namespacesGVR = schema.GroupVersionResource{Version: "v1", Resource: "namespaces"}
+	podsGVR       = schema.GroupVersionResource{Version: "v1", Resource: "pods"}
+	eventsGVR     = schema.GroupVersionResource{Version: "v1", Resource: "events"}
+)
 
 // Annotations read by this source (KubeArmor's names).
 const (
@@ -142,15 +144,14 @@ func (s *Source) Run(ctx context.Context) error {
 		return fmt.Errorf("kubernetes client configuration: %w", err)
 	}
 	rc.UserAgent = "bluelock"
-	cs, err := kubernetes.NewForConfig(rc)
-	if err != nil {
-		return err
-	}
+	// Only the dynamic client: the typed clientset, informers and scheme
+	// would link every API group into a binary copied into each protected
+	// pod (about 25 MB).
 	dyn, err := dynamic.NewForConfig(rc)
 	if err != nil {
 		return err
 	}
-	id, err := identity(ctx, s.cfg, cs)
+	id, err := identity(ctx, s.cfg, dyn)
 	if err != nil {
 		return err
 	}
@@ -171,8 +172,12 @@ func (s *Source) Run(ctx context.Context) error {
 	s.logger.Info("pod identity", "labels", id.Labels, "audited", s.base.Audited, "from_api", id.FromAPI)
 
 	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
-	broadcaster.StartRecordingToSink(&eventSink{inner: &typedcorev1.EventSinkImpl{Interface: cs.CoreV1().Events(id.Namespace)}, logger: s.logger})
-	s.recorder = broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "bluelock", Host: id.PodName})
+	broadcaster.StartRecordingToSink(&eventSink{ctx: ctx, events: dyn.Resource(eventsGVR).Namespace(id.Namespace), logger: s.logger})
+	evScheme := runtime.NewScheme()
+	if err := corev1.AddToScheme(evScheme); err != nil {
+		return err
+	}
+	s.recorder = broadcaster.NewRecorder(evScheme, corev1.EventSource{Component: "bluelock", Host: id.PodName})
 
 	kick := make(chan struct{}, 1)
 	notify := func() {
@@ -187,60 +192,75 @@ func (s *Source) Run(ctx context.Context) error {
 		DeleteFunc: func(any) { notify() },
 	}
 
-	pf := dynamicinformer.NewFilteredDynamicSharedInformerFactory(dyn, s.cfg.Resync, id.Namespace, nil)
-	pinf := pf.ForResource(PolicyGVR)
-	if err := pinf.Informer().SetWatchErrorHandler(func(_ *cache.Reflector, err error) {
+	policies := dyn.Resource(PolicyGVR).Namespace(id.Namespace)
+	pinf := cache.NewSharedIndexInformer(&cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			return policies.List(ctx, o)
+		},
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			return policies.Watch(ctx, o)
+		},
+	}, &unstructured.Unstructured{}, s.cfg.Resync, cache.Indexers{})
+	if err := pinf.SetWatchErrorHandler(func(_ *cache.Reflector, err error) {
 		s.watchError("kubearmorpolicies", id.Namespace, err)
 	}); err != nil {
 		return err
 	}
-	if _, err := pinf.Informer().AddEventHandler(handler); err != nil {
+	if _, err := pinf.AddEventHandler(handler); err != nil {
 		return err
 	}
-	synced := []cache.InformerSynced{pinf.Informer().HasSynced}
+	synced := []cache.InformerSynced{pinf.HasSynced}
 
 	// The namespace: a GET first, so missing RBAC is a warning (postures fall
 	// back to the configured defaults) rather than a gate that never opens.
-	var nsLister func() (*corev1.Namespace, error)
-	if _, err := cs.CoreV1().Namespaces().Get(ctx, id.Namespace, metav1.GetOptions{}); err != nil {
+	var nsAnnotations func() map[string]string
+	namespaces := dyn.Resource(namespacesGVR)
+	if _, err := namespaces.Get(ctx, id.Namespace, metav1.GetOptions{}); err != nil {
 		s.logger.Warn("cannot read the namespace; posture annotations are ignored, configured postures apply", "err", err)
 	} else {
-		nf := informers.NewSharedInformerFactoryWithOptions(cs, s.cfg.Resync, informers.WithTweakListOptions(func(o *metav1.ListOptions) {
-			o.FieldSelector = fields.OneTermEqualSelector("metadata.name", id.Namespace).String()
-		}))
-		ninf := nf.Core().V1().Namespaces()
-		if err := ninf.Informer().SetWatchErrorHandler(func(_ *cache.Reflector, err error) {
+		byName := fields.OneTermEqualSelector("metadata.name", id.Namespace).String()
+		ninf := cache.NewSharedIndexInformer(&cache.ListWatch{
+			ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+				o.FieldSelector = byName
+				return namespaces.List(ctx, o)
+			},
+			WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+				o.FieldSelector = byName
+				return namespaces.Watch(ctx, o)
+			},
+		}, &unstructured.Unstructured{}, s.cfg.Resync, cache.Indexers{})
+		if err := ninf.SetWatchErrorHandler(func(_ *cache.Reflector, err error) {
 			s.watchError("namespaces", id.Namespace, err)
 		}); err != nil {
 			return err
 		}
-		if _, err := ninf.Informer().AddEventHandler(handler); err != nil {
+		if _, err := ninf.AddEventHandler(handler); err != nil {
 			return err
 		}
-		synced = append(synced, ninf.Informer().HasSynced)
-		nsLister = func() (*corev1.Namespace, error) { return ninf.Lister().Get(id.Namespace) }
-		nf.Start(ctx.Done())
-		defer nf.Shutdown()
+		synced = append(synced, ninf.HasSynced)
+		nsAnnotations = func() map[string]string {
+			obj, ok, err := ninf.GetStore().GetByKey(id.Namespace)
+			if err != nil || !ok {
+				return nil
+			}
+			u, _ := obj.(*unstructured.Unstructured)
+			return u.GetAnnotations()
+		}
+		go ninf.RunWithContext(ctx)
 	}
-	pf.Start(ctx.Done())
-	defer pf.Shutdown()
+	go pinf.RunWithContext(ctx)
 
 	if !cache.WaitForCacheSync(ctx.Done(), synced...) {
 		return nil // ctx ended
 	}
 	s.logger.Info("watching KubeArmorPolicies", "resync", s.cfg.Resync)
 	for {
-		var ns *corev1.Namespace
-		if nsLister != nil {
-			if n, err := nsLister(); err == nil {
-				ns = n
-			}
+		var annotations map[string]string
+		if nsAnnotations != nil {
+			annotations = nsAnnotations()
 		}
-		s.reconcileOptions(ns)
-		objs, err := pinf.Lister().ByNamespace(id.Namespace).List(labels.Everything())
-		if err != nil {
-			s.logger.Error("list cached KubeArmorPolicies", "err", err)
-		} else if s.reconcilePolicies(objs) {
+		s.reconcileOptions(annotations)
+		if s.reconcilePolicies(pinf.GetStore().List()) {
 			s.ready.Done()
 		}
 		select {
@@ -272,10 +292,10 @@ func (s *Source) watchError(what, ns string, err error) {
 }
 
 // reconcileOptions applies the namespace posture annotations.
-func (s *Source) reconcileOptions(ns *corev1.Namespace) {
+func (s *Source) reconcileOptions(annotations map[string]string) {
 	o := s.base
 	o.Labels = maps.Clone(s.base.Labels)
-	if ns != nil {
+	{
 		for _, a := range []struct {
 			key string
 			v   *policy.Posture
@@ -284,7 +304,7 @@ func (s *Source) reconcileOptions(ns *corev1.Namespace) {
 			{AnnotationNetworkPosture, &o.NetworkPosture},
 			{AnnotationCapabilitiesPosture, &o.CapabilitiesPosture},
 		} {
-			raw, ok := ns.Annotations[a.key]
+			raw, ok := annotations[a.key]
 			if !ok {
 				continue
 			}
@@ -323,7 +343,7 @@ type candidate struct {
 
 // reconcilePolicies brings the sink in line with objs. It reports whether
 // the sink now holds a complete set (every object applied or reported).
-func (s *Source) reconcilePolicies(objs []runtime.Object) bool {
+func (s *Source) reconcilePolicies(objs []any) bool {
 	current := map[string]*unstructured.Unstructured{}
 	for _, o := range objs {
 		u, ok := o.(*unstructured.Unstructured)
@@ -475,10 +495,12 @@ func truncate(s string, n int) string {
 	return s[:n] + "…"
 }
 
-// eventSink logs, once, that RBAC forbids events; the invalid policy is
-// still reported in the log.
+// eventSink writes Events through the dynamic client (record.EventSink),
+// and logs, once, that RBAC forbids them; the invalid policy is still
+// reported in the log.
 type eventSink struct {
-	inner  record.EventSink
+	ctx    context.Context
+	events dynamic.ResourceInterface
 	logger *slog.Logger
 	once   sync.Once
 }
@@ -491,20 +513,50 @@ func (e *eventSink) note(err error) {
 	}
 }
 
+func toUnstructured(ev *corev1.Event) (*unstructured.Unstructured, error) {
+	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(ev)
+	if err != nil {
+		return nil, err
+	}
+	u := &unstructured.Unstructured{Object: m}
+	u.SetAPIVersion("v1")
+	u.SetKind("Event")
+	return u, nil
+}
+
+func fromUnstructured(u *unstructured.Unstructured, err error) (*corev1.Event, error) {
+	if err != nil {
+		return nil, err
+	}
+	ev := &corev1.Event{}
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, ev); err != nil {
+		return nil, err
+	}
+	return ev, nil
+}
+
 func (e *eventSink) Create(ev *corev1.Event) (*corev1.Event, error) {
-	out, err := e.inner.Create(ev)
+	u, err := toUnstructured(ev)
+	if err != nil {
+		return nil, err
+	}
+	out, err := fromUnstructured(e.events.Create(e.ctx, u, metav1.CreateOptions{}))
 	e.note(err)
 	return out, err
 }
 
 func (e *eventSink) Update(ev *corev1.Event) (*corev1.Event, error) {
-	out, err := e.inner.Update(ev)
+	u, err := toUnstructured(ev)
+	if err != nil {
+		return nil, err
+	}
+	out, err := fromUnstructured(e.events.Update(e.ctx, u, metav1.UpdateOptions{}))
 	e.note(err)
 	return out, err
 }
 
 func (e *eventSink) Patch(old *corev1.Event, data []byte) (*corev1.Event, error) {
-	out, err := e.inner.Patch(old, data)
+	out, err := fromUnstructured(e.events.Patch(e.ctx, old.Name, types.StrategicMergePatchType, data, metav1.PatchOptions{}))
 	e.note(err)
 	return out, err
 }
