@@ -13,9 +13,13 @@ import (
 	"google.golang.org/grpc/status"
 )
 
+// DefaultTarget is the tracer's default PolicyService address (same network
+// namespace as the sidekick).
+const DefaultTarget = "127.0.0.1:32768"
+
 // Config says where the tracer's PolicyService is.
 type Config struct {
-	// Target is the tracer's PolicyService address, e.g. 127.0.0.1:32768.
+	// Target is the tracer's PolicyService address; DefaultTarget when empty.
 	Target string
 	// Token is sent as "authorization: Bearer <token>" when set.
 	Token string
@@ -35,6 +39,9 @@ var _ pb.PolicyServiceServer = (*Forwarder)(nil)
 
 // New prepares a Forwarder; the connection is made lazily by the first call.
 func New(cfg Config, logger *slog.Logger) (*Forwarder, error) {
+	if cfg.Target == "" {
+		cfg.Target = DefaultTarget
+	}
 	creds := cfg.TLS
 	if creds == nil {
 		creds = insecure.NewCredentials()
