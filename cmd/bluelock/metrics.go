@@ -66,17 +66,22 @@ func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
 
 // newMetricsHandler serves the tracer's counters from a private registry
 // (never the global default one).
-func newMetricsHandler(s *tracer.Stats) (http.Handler, error) {
+func newMetricsHandler(s *tracer.Stats, extra ...prometheus.Collector) (http.Handler, error) {
 	reg := prometheus.NewRegistry()
 	if err := reg.Register(newStatsCollector(s)); err != nil {
 		return nil, fmt.Errorf("register tracer metrics: %w", err)
+	}
+	for _, c := range extra {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
 	}
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), nil
 }
 
 // serveMetrics listens on addr and serves /metrics until stop is called.
-func serveMetrics(ctx context.Context, addr string, s *tracer.Stats, logger *slog.Logger) (stop func(), err error) {
-	h, err := newMetricsHandler(s)
+func serveMetrics(ctx context.Context, addr string, s *tracer.Stats, logger *slog.Logger, extra ...prometheus.Collector) (stop func(), err error) {
+	h, err := newMetricsHandler(s, extra...)
 	if err != nil {
 		return nil, err
 	}

@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/bluelock/bluelock/policy"
 	"github.com/bluelock/bluelock/policy/source"
 	"github.com/bluelock/bluelock/tracer"
@@ -153,7 +155,11 @@ func run(cmd []string, f runFlags, getenv func(string) string, logger *slog.Logg
 
 	stats := tracer.NewStats()
 	if f.metricsAddr != "" {
-		stop, err := serveMetrics(ctx, f.metricsAddr, stats, logger)
+		var extra []prometheus.Collector
+		if src, ok := emitter.(emit.StatsSource); ok {
+			extra = append(extra, emit.NewCollector(src))
+		}
+		stop, err := serveMetrics(ctx, f.metricsAddr, stats, logger, extra...)
 		if err != nil {
 			return 0, err
 		}
