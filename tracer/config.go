@@ -106,6 +106,13 @@ type Config struct {
 	Now func() time.Time
 	// Proc is where procfs is mounted (default "/proc").
 	Proc string
+	// ProtectedPorts are ports that traced processes may not connect to on
+	// this network namespace's own addresses (loopback, unspecified, or any
+	// local interface address): the tracer's policy APIs and the sidekick's,
+	// which share the pod's network with the app. Without this, a
+	// compromised app could push an empty policy set to 127.0.0.1 and lift
+	// its own protection. Refused with EACCES and alerted, whatever the policy.
+	ProtectedPorts []int
 }
 
 func (c *Config) setDefaults() {

@@ -48,6 +48,8 @@ type call struct {
 	denyAlways string
 	// acceptAddr is accept's output sockaddr, read at the exit stop.
 	acceptAddr, acceptLen uint64
+	// connectTo is connect's destination, for the protected-port check.
+	connectTo *Sockaddr
 }
 
 func (c *call) fail(op policy.Operation, err error) {
@@ -270,6 +272,9 @@ func decode(name string, a [6]uint64, r argReader, source string, uid int) *call
 			break
 		}
 		sa, _ := ParseSockaddr(b)
+		if name == "connect" {
+			c.connectTo = &sa
+		}
 		si, err := r.Socket(fd)
 		if err != nil {
 			c.fail(policy.OpNetwork, fmt.Errorf("%s socket %d: %w", name, fd, err))

@@ -54,6 +54,8 @@ type tracer struct {
 	exit    int
 	appDone bool
 	self    string // our own exe, the "caller" of the app's first exec
+	// protected are the control ports tracees may not connect to locally.
+	protected protectedPorts
 }
 
 // Run starts cfg.Args under the tracer and returns the app's exit code once
@@ -74,12 +76,13 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 	defer runtime.UnlockOSThread()
 
 	t := &tracer{
-		cfg:   cfg,
-		log:   cfg.Logger,
-		proc:  procfs.Proc{Mount: cfg.Proc},
-		stats: cfg.Stats,
-		thr:   map[int]*thread{},
-		procs: map[int]*process{},
+		cfg:       cfg,
+		log:       cfg.Logger,
+		proc:      procfs.Proc{Mount: cfg.Proc},
+		stats:     cfg.Stats,
+		protected: newProtectedPorts(cfg.ProtectedPorts),
+		thr:       map[int]*thread{},
+		procs:     map[int]*process{},
 	}
 	t.self, _ = os.Executable()
 
@@ -334,6 +337,9 @@ func (t *tracer) seccompStop(th *thread) error {
 					Req: policy.Request{Op: c.unreadableOp, Source: th.proc.exe, Syscall: name}}
 			}
 		}
+	}
+	if c.connectTo != nil && t.protected.covers(*c.connectTo) {
+		c.denyAlways = fmt.Sprintf("connect to bluelock's own control port %d from a traced process", c.connectTo.Port)
 	}
 	if c.denyAlways != "" {
 		best = policy.Decision{Verdict: policy.Block, Action: "Block", PolicyName: "DefaultPosture", Alert: true,

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sys/unix"
 
 	"github.com/bluelock/bluelock/policy"
 	"github.com/bluelock/bluelock/policy/source"
@@ -37,6 +38,7 @@ type runFlags struct {
 	postureCaps string
 	metricsAddr string
 	logLevel    string
+	protect     string
 	sources     source.Config
 }
 
@@ -60,6 +62,8 @@ func (f *runFlags) register(fs *flag.FlagSet, getenv func(string) string) {
 	fs.StringVar(&f.postureNet, "posture-network", getenv("BLUELOCK_POSTURE_NETWORK"), "default network posture: block or audit (BLUELOCK_POSTURE_NETWORK)")
 	fs.StringVar(&f.postureCaps, "posture-capabilities", getenv("BLUELOCK_POSTURE_CAPABILITIES"), "default capabilities posture: block or audit (BLUELOCK_POSTURE_CAPABILITIES)")
 	fs.StringVar(&f.metricsAddr, "metrics-addr", getenv("BLUELOCK_METRICS_ADDR"), "serve Prometheus metrics on this address (off when empty) (BLUELOCK_METRICS_ADDR)")
+	fs.StringVar(&f.protect, "protect-ports", envOr(getenv, "BLUELOCK_PROTECT_PORTS", "auto"),
+		"local ports traced processes may not connect to: auto (the policy APIs and the sidekick's), none, or a list (BLUELOCK_PROTECT_PORTS)")
 	fs.StringVar(&f.logLevel, "log-level", envOr(getenv, "BLUELOCK_LOG_LEVEL", "info"), "debug, info, warn or error (BLUELOCK_LOG_LEVEL)")
 	f.sources.RegisterFlags(fs)
 }
@@ -115,6 +119,20 @@ func run(cmd []string, f runFlags, getenv func(string) string, logger *slog.Logg
 		}
 	}
 
+	protected, err := protectedPorts(f.protect, f.sources, getenv)
+	if err != nil {
+		return 0, err
+	}
+	// Non-dumpable: the app (same uid, no CAP_SYS_PTRACE) cannot read our
+	// memory. Our initial environment block (/proc/<pid>/environ) may still
+	// be readable on some kernels, so the secrets in it are overwritten.
+	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
+		logger.Warn("could not make the tracer non-dumpable", "err", err)
+	}
+	if err := scrubOwnEnviron(secretEnv); err != nil {
+		logger.Warn("could not scrub secrets from the tracer's environment block", "err", err)
+	}
+
 	// Forwarding starts before anything slow, so a SIGTERM during start-up
 	// is not lost: it waits in the channel for the app.
 	sigs := make(chan os.Signal, 16)
@@ -167,14 +185,16 @@ func run(cmd []string, f runFlags, getenv func(string) string, logger *slog.Logg
 	}
 
 	return tracer.Run(ctx, tracer.Config{
-		Args:       cmd,
-		Policy:     store,
-		Emitter:    emitter,
-		Visibility: vis,
-		Container:  info,
-		Logger:     logger,
-		Stats:      stats,
-		Signals:    sigs,
+		Args:           cmd,
+		Env:            appEnv(os.Environ()),
+		ProtectedPorts: protected,
+		Policy:         store,
+		Emitter:        emitter,
+		Visibility:     vis,
+		Container:      info,
+		Logger:         logger,
+		Stats:          stats,
+		Signals:        sigs,
 	})
 }
 

@@ -93,6 +93,8 @@ var attacks = []attack{
 	{"net-udp", blockList, mustStop, true, "network protocol rule at socket()"},
 	{"net-udp-proto", blockList, mustStop, true, "explicit IPPROTO_UDP"},
 	{"net-udp6", blockList, mustStop, true, "AF_INET6 and SOCK_CLOEXEC|SOCK_NONBLOCK flags"},
+	{"policy-api-lift", blockList, mustStop, false, "traced processes may not connect to the tracer's policy APIs on any local address (--protect-ports)"},
+	{"tracer-environ", blockList, mustStop, false, "the tracer overwrites its secrets in its own environment block and hides them from the app's environment"},
 	{"tracer-kill", blockList, mustStop, false, "PTRACE_O_EXITKILL: the app dies with the tracer (as PID 1 in a container the tracer cannot be killed from inside)"},
 	{"tracer-stop", blockList, mustStop, false, "a stopped tracer stops trapped syscalls: fail closed"},
 	{"fork-storm", blockList, mustStop, true, "every child is traced from its first instruction"},
@@ -305,7 +307,12 @@ func TestAttacks(t *testing.T) {
 			if a.name == "tracer-stop" {
 				during = func(pid int) { resumeWhenStopped(ctx, t, pid) }
 			}
-			r := run(ctx, t, argv, attackEnv, during)
+			tracerEnv := attackEnv
+			if a.name == "tracer-environ" {
+				// A token the attack must not find: the victim's secret itself.
+				tracerEnv = append(append([]string(nil), attackEnv...), "BLUELOCK_POLICY_TOKEN="+v.secret)
+			}
+			r := run(ctx, t, argv, tracerEnv, during)
 			t.Logf("under bluelock (exit %d, signal %v): %s", r.exitCode, r.signal, firstLine(r.stdout, "stopped", "BYPASS", "toctou", "symlink swap"))
 			assertNoSurvivors(t, v.root)
 

@@ -524,6 +524,42 @@ static int a_event_flood(void) {
 	return try_open(P_SECRET, "open the secret after an event flood");
 }
 
+// The app shares the pod's network with the tracer: ask the tracer's own
+// policy HTTP API (127.0.0.1:2802) to delete the policy, then read the secret.
+static int a_policy_api_lift(void) {
+	int s = socket(AF_INET, SOCK_STREAM, 0);
+	if (s < 0) return stopped("socket");
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(2802), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	if (connect(s, (struct sockaddr *)&a, sizeof a) != 0) return stopped("connect to the tracer's policy API");
+	const char *req = "DELETE /policies/bypass-block HTTP/1.0\r\nHost: x\r\n\r\n";
+	write(s, req, strlen(req));
+	char buf[512] = {0};
+	read(s, buf, sizeof buf - 1);
+	close(s);
+	printf("policy API answered: %.60s\n", buf);
+	return try_open(P_SECRET, "open the secret after deleting its policy through the local API");
+}
+
+// The tracer's environment may hold tokens (BLUELOCK_POLICY_TOKEN): look for
+// one in /proc/<tracer>/environ.
+static int a_tracer_environ(void) {
+	char p[64];
+	snprintf(p, sizeof p, "/proc/%d/environ", getppid());
+	int fd = open(p, O_RDONLY);
+	if (fd < 0) return stopped("open the tracer's /proc/PID/environ");
+	static char buf[1 << 16];
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	if (n <= 0) return stopped("read the tracer's environ");
+	for (ssize_t i = 0; i < n; i += strlen(buf + i) + 1) {
+		if (strncmp(buf + i, "BLUELOCK_POLICY_TOKEN=", 22) == 0 && buf[i + 22] != 'x') {
+			printf("BYPASS: token in the tracer's environment: %s\n", buf + i + 22);
+			return 0;
+		}
+	}
+	errno = EACCES;
+	return stopped("no usable token in the tracer's environment");
+}
+
 struct attack { const char *name; int (*fn)(void); };
 static const struct attack attacks[] = {
 	{"path-direct", a_path_direct},
@@ -564,6 +600,8 @@ static const struct attack attacks[] = {
 	{"net-udp", a_net_udp},
 	{"net-udp-proto", a_net_udp_proto},
 	{"net-udp6", a_net_udp6},
+	{"policy-api-lift", a_policy_api_lift},
+	{"tracer-environ", a_tracer_environ},
 	{"tracer-kill", a_tracer_kill},
 	{"tracer-stop", a_tracer_stop},
 	{"fork-storm", a_fork_storm},
