@@ -130,6 +130,15 @@ const (
 // Memory lists the syscalls Touches judges, by name, for the filter.
 var Memory = []string{"mmap", "mprotect", "munmap", "mremap", "madvise", "pkey_mprotect", "remap_file_pages", "shmat"}
 
+// IsMemory reports whether nr is one of the memory syscalls Touches judges.
+func IsMemory(nr int) bool {
+	switch nr {
+	case sysMmap, sysMprotect, sysMunmap, sysMremap, sysMadvise, sysShmat, sysRemapFilePages, sysPkeyMprotect:
+		return true
+	}
+	return false
+}
+
 // meets reports whether [addr, addr+n) overlaps Block (n 0 counts as one byte:
 // the kernel rejects or rounds it, and the address alone decides).
 func meets(addr, n uint64) bool {

@@ -110,3 +110,17 @@ func TestInside(t *testing.T) {
 		t.Fatal("Inside")
 	}
 }
+
+func TestIsMemory(t *testing.T) {
+	for _, nr := range []int{sysMmap, sysMprotect, sysMunmap, sysMremap, sysMadvise, sysShmat, sysRemapFilePages, sysPkeyMprotect} {
+		if !IsMemory(nr) {
+			t.Errorf("IsMemory(%d) = false", nr)
+		}
+	}
+	if IsMemory(39) || IsMemory(257) {
+		t.Error("getpid or openat counted as a memory syscall")
+	}
+	if len(Memory) != 8 {
+		t.Errorf("Memory lists %d names, IsMemory knows 8", len(Memory))
+	}
+}

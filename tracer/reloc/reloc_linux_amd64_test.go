@@ -2,6 +2,7 @@ package reloc
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -35,13 +36,15 @@ func buildTracee(t testing.TB) string {
 // refuses paths containing "SECRET" (EACCES) and, when relocate is set,
 // moves the checked path into the thread's slot.
 type mini struct {
-	t        testing.TB
-	region   *Region
-	relocate bool
-	slots    Slots
-	mapped   map[int]bool // by pid (tgid == tid of the leader in these tests)
-	injected int
-	denied   int
+	t         testing.TB
+	region    *Region
+	relocate  bool
+	slots     Slots
+	mapped    map[int]bool // by pid (tgid == tid of the leader in these tests)
+	injected  int
+	denied    int
+	injectErr error
+	failed    bool // injection failed: every call fails closed
 	// once, if set, runs at the first decided stop (for benchmarks).
 	once func(tid int, regs *sys.Regs)
 }
@@ -110,8 +113,13 @@ func (m *mini) handle(tid, pid int, ws unix.WaitStatus) {
 	}
 	if !m.mapped[pid] {
 		m.mapped[pid] = true
-		other, err := Inject(tid)
-		if err != nil {
+		resumed, other, err := Inject(tid)
+		m.injectErr = err
+		if resumed && err != nil {
+			m.failed = true // the syscall re-traps and is failed closed below
+			return
+		}
+		if err != nil || !resumed {
 			t.Errorf("inject: %v (other status %v)", err, other)
 			_ = unix.Kill(pid, unix.SIGKILL)
 			return
@@ -137,7 +145,7 @@ func (m *mini) handle(tid, pid int, ws unix.WaitStatus) {
 	}
 	path, err := sys.ReadString(tid, uintptr(regs.Arg(1)), sys.PathMax)
 	switch {
-	case err != nil || strings.Contains(path, "SECRET"):
+	case m.failed || err != nil || strings.Contains(path, "SECRET"):
 		m.denied++
 		regs.SkipWithErrno(unix.EACCES)
 	case m.relocate:
@@ -237,6 +245,22 @@ func TestInjectAndWriteProtection(t *testing.T) {
 	want := fmt.Sprintf("maps %x-%x r--s 00000000 ", Addr, Addr+Size)
 	if !strings.Contains(out, want) || !strings.Contains(out, "content bluelock-marker") {
 		t.Fatalf("want a line starting %q and the marker:\n%s", want, out)
+	}
+}
+
+// TestInjectTaken: when the region's address is taken the injection reports
+// ErrTaken, the original syscall still re-traps, and is failed closed.
+func TestInjectTaken(t *testing.T) {
+	requireRoot(t)
+	tracee := buildTracee(t)
+	lockThread(t)
+	m := &mini{t: t, region: newRegion(t)}
+	out, ws := m.run(tracee, "taken")
+	if !errors.Is(m.injectErr, ErrTaken) {
+		t.Fatalf("inject error %v, want ErrTaken", m.injectErr)
+	}
+	if !ws.Exited() || ws.ExitStatus() != 0 || !strings.Contains(out, "taken -1 Permission denied") {
+		t.Fatalf("tracee %v, want the openat failed closed with EACCES:\n%s", ws, out)
 	}
 }
 

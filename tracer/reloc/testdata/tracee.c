@@ -8,6 +8,7 @@
 //   race N A S   open A N times while a second thread flips the buffer
 //                between A and S (same length); print "race N opened wins"
 //   loop N       openat("/dev/null")+close N times; print "loop N ns"
+//   taken        map something at the region address first, then openat
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -184,6 +185,15 @@ int main(int argc, char **argv) {
 	if (!strcmp(mode, "check") && argc == 5) return mode_check(argv[4]);
 	if (!strcmp(mode, "race") && argc == 7) return mode_race(atoi(argv[4]), argv[5], argv[6]);
 	if (!strcmp(mode, "loop") && argc == 5) return mode_loop(atol(argv[4]));
+	if (!strcmp(mode, "taken") && argc == 4) {
+		// Something already lies at the region's address: the injection must
+		// fail and the tracer must fail the call closed.
+		void *p = mmap((void *)region_addr, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+		if (p != (void *)region_addr) { perror("mmap at the region address"); return 2; }
+		int fd = syscall(SYS_openat, AT_FDCWD, "/dev/null", O_RDONLY);
+		printf("taken %d %s\n", fd, fd < 0 ? strerror(errno) : "opened");
+		return 0;
+	}
 	fprintf(stderr, "bad mode\n");
 	return 2;
 }
