@@ -152,7 +152,15 @@ func dropPtraceCap() error {
 	}
 	if in == 1 {
 		if err := unix.Prctl(unix.PR_CAPBSET_DROP, capSysPtrace, 0, 0, 0); err != nil {
-			return fmt.Errorf("drop from bounding set: %w", err)
+			// A non-root process never holds CAP_SETPCAP (Docker or ECS
+			// --user 1000 with SYS_PTRACE added: it sits in the bounding set
+			// only). That is safe under no_new_privs, set before this: the
+			// kernel then never lets an exec raise the permitted set above
+			// the one we clear below, so the bounding set cannot hand it back.
+			nnp, nerr := unix.PrctlRetInt(unix.PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0)
+			if !errors.Is(err, unix.EPERM) || nerr != nil || nnp != 1 {
+				return fmt.Errorf("drop from bounding set: %w", err)
+			}
 		}
 	}
 	// Ambient set: EINVAL means the kernel has none (pre-4.3).

@@ -123,14 +123,16 @@ func run(cmd []string, f runFlags, getenv func(string) string, logger *slog.Logg
 	if err != nil {
 		return 0, err
 	}
-	// Non-dumpable: the app (same uid, no CAP_SYS_PTRACE) cannot read our
-	// memory. Our initial environment block (/proc/<pid>/environ) may still
-	// be readable on some kernels, so the secrets in it are overwritten.
-	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
-		logger.Warn("could not make the tracer non-dumpable", "err", err)
-	}
+	// Our initial environment block (/proc/<pid>/environ) stays readable to
+	// a same-uid process on some kernels even when we are non-dumpable, so
+	// the secrets in it are overwritten — first: once non-dumpable, a
+	// non-root tracer can no longer open its own /proc/self/mem.
 	if err := scrubOwnEnviron(secretEnv); err != nil {
 		logger.Warn("could not scrub secrets from the tracer's environment block", "err", err)
+	}
+	// Non-dumpable: the app (same uid, no CAP_SYS_PTRACE) cannot read our memory.
+	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
+		logger.Warn("could not make the tracer non-dumpable", "err", err)
 	}
 
 	// Forwarding starts before anything slow, so a SIGTERM during start-up
