@@ -172,3 +172,27 @@ func (e *Event) UnmarshalJSON(b []byte) error {
 	*e = Event{Log: l}
 	return nil
 }
+
+// AsAlert returns the alert as it is, or copies a log's fields into an Alert
+// (a superset of Log), so outputs format both with one template.
+func (e Event) AsAlert() *pb.Alert {
+	if e.Alert != nil {
+		return e.Alert
+	}
+	l := e.Log
+	if l == nil {
+		return &pb.Alert{}
+	}
+	return &pb.Alert{
+		Timestamp: l.Timestamp, UpdatedTime: l.UpdatedTime, ClusterName: l.ClusterName,
+		HostName: l.HostName, NamespaceName: l.NamespaceName, Owner: l.Owner, PodName: l.PodName,
+		Labels: l.Labels, ContainerID: l.ContainerID, ContainerName: l.ContainerName,
+		ContainerImage: l.ContainerImage, ParentProcessName: l.ParentProcessName,
+		ProcessName: l.ProcessName, HostPPID: l.HostPPID, HostPID: l.HostPID, PPID: l.PPID,
+		PID: l.PID, UID: l.UID, Type: l.Type, Source: l.Source, Operation: l.Operation,
+		Resource: l.Resource, Data: l.Data, EventData: l.EventData, Result: l.Result, Cwd: l.Cwd,
+		TTY: l.TTY, ExecEvent: l.ExecEvent, NodeID: l.NodeID, ProcessHash: l.ProcessHash,
+		ParentHash: l.ParentHash, ResourceHash: l.ResourceHash, HashAlgo: l.HashAlgo,
+		UserName: l.UserName,
+	}
+}

@@ -132,7 +132,7 @@ func parseStreamTemplate(text, hostname string) (*template.Template, error) {
 // stream name: no ':' or '*', 1..512 characters.
 func streamName(t *template.Template, ev schema.Event, fallback string) string {
 	var b strings.Builder
-	if err := t.Execute(&b, alertOf(ev)); err != nil {
+	if err := t.Execute(&b, ev.AsAlert()); err != nil {
 		return fallback
 	}
 	name := strings.Map(func(r rune) rune {
@@ -152,28 +152,4 @@ func streamName(t *template.Template, ev schema.Event, fallback string) string {
 		name = name[:cut]
 	}
 	return name
-}
-
-// alertOf returns alerts as they are and copies a log's fields into an
-// Alert, which is a superset of Log, so one template serves both.
-func alertOf(ev schema.Event) *pb.Alert {
-	if ev.Alert != nil {
-		return ev.Alert
-	}
-	l := ev.Log
-	if l == nil {
-		return &pb.Alert{}
-	}
-	return &pb.Alert{
-		Timestamp: l.Timestamp, UpdatedTime: l.UpdatedTime, ClusterName: l.ClusterName,
-		HostName: l.HostName, NamespaceName: l.NamespaceName, Owner: l.Owner, PodName: l.PodName,
-		Labels: l.Labels, ContainerID: l.ContainerID, ContainerName: l.ContainerName,
-		ContainerImage: l.ContainerImage, ParentProcessName: l.ParentProcessName,
-		ProcessName: l.ProcessName, HostPPID: l.HostPPID, HostPID: l.HostPID, PPID: l.PPID,
-		PID: l.PID, UID: l.UID, Type: l.Type, Source: l.Source, Operation: l.Operation,
-		Resource: l.Resource, Data: l.Data, EventData: l.EventData, Result: l.Result, Cwd: l.Cwd,
-		TTY: l.TTY, ExecEvent: l.ExecEvent, NodeID: l.NodeID, ProcessHash: l.ProcessHash,
-		ParentHash: l.ParentHash, ResourceHash: l.ResourceHash, HashAlgo: l.HashAlgo,
-		UserName: l.UserName,
-	}
 }

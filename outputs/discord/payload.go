@@ -10,6 +10,7 @@ import (
 
 	pb "github.com/kubearmor/KubeArmor/protobuf"
 
+	"github.com/bluelock/bluelock/outputs"
 	"github.com/bluelock/bluelock/schema"
 )
 
@@ -93,7 +94,7 @@ func colorFor(ev schema.Event) int {
 // buildPayload is the pure event → webhook body builder. The result always
 // fits Discord's limits.
 func buildPayload(cfg Config, ev schema.Event) payload {
-	a := alertOf(ev)
+	a := ev.AsAlert()
 	e := embed{
 		Title:       precut(title(a), maxTitle),
 		Description: escapeMarkdown(precut(a.Message, maxDesc)),
@@ -140,7 +141,7 @@ func title(a *pb.Alert) string {
 	if a.Result != "" {
 		b.WriteString(" (" + a.Result + ")")
 	}
-	if w := workload(a); w != "" {
+	if w := outputs.Workload(a); w != "" {
 		b.WriteString(" in " + w)
 	} else if a.HostName != "" {
 		b.WriteString(" on " + a.HostName)
@@ -168,16 +169,16 @@ func fieldsOf(a *pb.Alert) []field {
 	add("Resource", a.Resource, false)
 	add("Process", a.ProcessName, true)
 	add("Parent", a.ParentProcessName, true)
-	if id := ecsTaskID(a); id != "" {
+	if id := outputs.ECSTaskID(a); id != "" {
 		add("Task", id, true)
 	} else {
-		add("Pod", workload(a), true)
+		add("Pod", outputs.Workload(a), true)
 	}
 	add("Container", a.ContainerName, true)
 	add("Image", a.ContainerImage, false)
 	add("Host", a.HostName, true)
 	add("Cluster", a.ClusterName, true)
-	add("Tags", strings.Join(splitTags(a.Tags), ", "), false)
+	add("Tags", strings.Join(outputs.SplitTags(a.Tags), ", "), false)
 	add("Source", a.Source, false)
 	add("Data", a.Data, false)
 	add("Enforcer", a.Enforcer, true)
@@ -372,85 +373,4 @@ func itoaNonZero(n int32) string {
 		return ""
 	}
 	return strconv.Itoa(int(n))
-}
-
-// workload is "task <id>" on ECS, namespace/pod on Kubernetes, or "".
-func workload(a *pb.Alert) string {
-	if id := ecsTaskID(a); id != "" {
-		return "task " + id
-	}
-	switch {
-	case a.PodName != "" && a.NamespaceName != "":
-		return a.NamespaceName + "/" + a.PodName
-	case a.PodName != "":
-		return a.PodName
-	}
-	return ""
-}
-
-// ecsNamespace is the NamespaceName KubeArmor (and bluelock's container
-// context) uses outside Kubernetes.
-const ecsNamespace = "container_namespace"
-
-// ecsTaskID is the ECS task id of an event from ECS: the container context
-// puts it in PodName (NamespaceName "container_namespace") and the task ARN
-// in Labels. "" for Kubernetes events.
-func ecsTaskID(a *pb.Alert) string {
-	if id := ecsTask(a.Labels); id != "" {
-		return id
-	}
-	if a.NamespaceName == ecsNamespace {
-		return a.PodName
-	}
-	return ""
-}
-
-// ecsTask finds the ECS task id in KubeArmor's "k=v,k=v" Labels.
-func ecsTask(labels string) string {
-	for kv := range strings.SplitSeq(labels, ",") {
-		k, v, ok := strings.Cut(kv, "=")
-		if !ok || strings.TrimSpace(k) != "com.amazonaws.ecs.task-arn" {
-			continue
-		}
-		v = strings.TrimSpace(v)
-		if i := strings.LastIndexByte(v, '/'); i >= 0 {
-			return v[i+1:]
-		}
-		return v
-	}
-	return ""
-}
-
-func splitTags(tags string) []string {
-	var out []string
-	for t := range strings.SplitSeq(tags, ",") {
-		if t = strings.TrimSpace(t); t != "" {
-			out = append(out, t)
-		}
-	}
-	return out
-}
-
-// alertOf returns alerts as they are and copies a log's fields into an
-// Alert, which is a superset of Log.
-func alertOf(ev schema.Event) *pb.Alert {
-	if ev.Alert != nil {
-		return ev.Alert
-	}
-	l := ev.Log
-	if l == nil {
-		return &pb.Alert{}
-	}
-	return &pb.Alert{
-		Timestamp: l.Timestamp, UpdatedTime: l.UpdatedTime, ClusterName: l.ClusterName,
-		HostName: l.HostName, NamespaceName: l.NamespaceName, Owner: l.Owner, PodName: l.PodName,
-		Labels: l.Labels, ContainerID: l.ContainerID, ContainerName: l.ContainerName,
-		ContainerImage: l.ContainerImage, ParentProcessName: l.ParentProcessName,
-		ProcessName: l.ProcessName, HostPPID: l.HostPPID, HostPID: l.HostPID, PPID: l.PPID,
-		PID: l.PID, UID: l.UID, Type: l.Type, Source: l.Source, Operation: l.Operation,
-		Resource: l.Resource, Data: l.Data, EventData: l.EventData, Result: l.Result, Cwd: l.Cwd,
-		TTY: l.TTY, ExecEvent: l.ExecEvent, NodeID: l.NodeID, ProcessHash: l.ProcessHash,
-		ParentHash: l.ParentHash, ResourceHash: l.ResourceHash, HashAlgo: l.HashAlgo,
-		UserName: l.UserName,
-	}
 }

@@ -13,6 +13,7 @@ import (
 	pb "github.com/kubearmor/KubeArmor/protobuf"
 	"github.com/slack-go/slack"
 
+	"github.com/bluelock/bluelock/outputs"
 	"github.com/bluelock/bluelock/schema"
 )
 
@@ -54,7 +55,7 @@ const shortRunes = 36
 
 // buildMessage is the pure event → webhook payload builder.
 func buildMessage(cfg Config, tmpl *template.Template, ev schema.Event) (*slack.WebhookMessage, error) {
-	a := alertOf(ev)
+	a := ev.AsAlert()
 	title := Title(ev)
 	text := escape(title)
 	if tmpl != nil {
@@ -111,7 +112,7 @@ func buildMessage(cfg Config, tmpl *template.Template, ev schema.Event) (*slack.
 //
 // Logs have no action or policy: "[ContainerLog] File: ...".
 func Title(ev schema.Event) string {
-	a := alertOf(ev)
+	a := ev.AsAlert()
 	var b strings.Builder
 	tag := a.Action
 	if tag == "" {
@@ -139,7 +140,7 @@ func Title(ev schema.Event) string {
 	if a.Result != "" {
 		fmt.Fprintf(&b, " (%s)", a.Result)
 	}
-	if where := workload(a); where != "" {
+	if where := outputs.Workload(a); where != "" {
 		fmt.Fprintf(&b, " in %s", where)
 	} else if a.HostName != "" {
 		fmt.Fprintf(&b, " on %s", a.HostName)
@@ -171,76 +172,18 @@ func fieldsOf(a *pb.Alert) []slack.AttachmentField {
 	add("Resource", a.Resource)
 	add("Process", a.ProcessName)
 	add("Parent", a.ParentProcessName)
-	if id := ecsTaskID(a); id != "" {
+	if id := outputs.ECSTaskID(a); id != "" {
 		add("Task", id)
 	} else {
-		add("Pod", workload(a))
+		add("Pod", outputs.Workload(a))
 	}
 	add("Container", a.ContainerName)
 	add("Image", a.ContainerImage)
 	add("Host", a.HostName)
 	add("Cluster", a.ClusterName)
-	add("Tags", strings.Join(splitTags(a.Tags), ", "))
+	add("Tags", strings.Join(outputs.SplitTags(a.Tags), ", "))
 	if t := eventTime(a); t != "" {
 		add("Time", t)
-	}
-	return out
-}
-
-// workload is "task <id>" on ECS, namespace/pod on Kubernetes, or "".
-func workload(a *pb.Alert) string {
-	if id := ecsTaskID(a); id != "" {
-		return "task " + id
-	}
-	switch {
-	case a.PodName != "" && a.NamespaceName != "":
-		return a.NamespaceName + "/" + a.PodName
-	case a.PodName != "":
-		return a.PodName
-	}
-	return ""
-}
-
-// ecsNamespace is the NamespaceName KubeArmor (and bluelock's container
-// context) uses outside Kubernetes.
-const ecsNamespace = "container_namespace"
-
-// ecsTaskID is the ECS task id of an event from ECS: the container context
-// puts it in PodName (NamespaceName "container_namespace") and the task ARN
-// in Labels. "" for Kubernetes events.
-func ecsTaskID(a *pb.Alert) string {
-	if id := ecsTask(a.Labels); id != "" {
-		return id
-	}
-	if a.NamespaceName == ecsNamespace {
-		return a.PodName
-	}
-	return ""
-}
-
-// ecsTask finds the ECS task id in KubeArmor's "k=v,k=v" Labels, where the
-// container context puts the task's Docker labels on ECS.
-func ecsTask(labels string) string {
-	for kv := range strings.SplitSeq(labels, ",") {
-		k, v, ok := strings.Cut(kv, "=")
-		if !ok || strings.TrimSpace(k) != "com.amazonaws.ecs.task-arn" {
-			continue
-		}
-		v = strings.TrimSpace(v)
-		if i := strings.LastIndexByte(v, '/'); i >= 0 {
-			return v[i+1:]
-		}
-		return v
-	}
-	return ""
-}
-
-func splitTags(tags string) []string {
-	var out []string
-	for t := range strings.SplitSeq(tags, ",") {
-		if t = strings.TrimSpace(t); t != "" {
-			out = append(out, t)
-		}
 	}
 	return out
 }
@@ -281,30 +224,6 @@ func truncate(s string, n int) string {
 // templateData is what SLACK_MESSAGEFORMAT sees: the event as a KubeArmor
 // Alert, so that {{.PolicyName}}, {{.PodName}}, {{.Resource}} ... work for
 // alerts and logs alike (alert-only fields are empty for logs).
-func templateData(ev schema.Event) *pb.Alert { return alertOf(ev) }
+func templateData(ev schema.Event) *pb.Alert { return ev.AsAlert() }
 
 func sampleEvent() schema.Event { return schema.NewAlert(&pb.Alert{}) }
-
-// alertOf returns alerts as they are and copies a log's fields into an
-// Alert, which is a superset of Log.
-func alertOf(ev schema.Event) *pb.Alert {
-	if ev.Alert != nil {
-		return ev.Alert
-	}
-	l := ev.Log
-	if l == nil {
-		return &pb.Alert{}
-	}
-	return &pb.Alert{
-		Timestamp: l.Timestamp, UpdatedTime: l.UpdatedTime, ClusterName: l.ClusterName,
-		HostName: l.HostName, NamespaceName: l.NamespaceName, Owner: l.Owner, PodName: l.PodName,
-		Labels: l.Labels, ContainerID: l.ContainerID, ContainerName: l.ContainerName,
-		ContainerImage: l.ContainerImage, ParentProcessName: l.ParentProcessName,
-		ProcessName: l.ProcessName, HostPPID: l.HostPPID, HostPID: l.HostPID, PPID: l.PPID,
-		PID: l.PID, UID: l.UID, Type: l.Type, Source: l.Source, Operation: l.Operation,
-		Resource: l.Resource, Data: l.Data, EventData: l.EventData, Result: l.Result, Cwd: l.Cwd,
-		TTY: l.TTY, ExecEvent: l.ExecEvent, NodeID: l.NodeID, ProcessHash: l.ProcessHash,
-		ParentHash: l.ParentHash, ResourceHash: l.ResourceHash, HashAlgo: l.HashAlgo,
-		UserName: l.UserName,
-	}
-}

@@ -1,0 +1,67 @@
+package outputs
+
+// Helpers the chat outputs share to present an event to the people who triage it.
+
+import (
+	"strings"
+
+	pb "github.com/kubearmor/KubeArmor/protobuf"
+)
+
+// ecsNamespace is the NamespaceName KubeArmor (and bluelock's container
+// context) uses outside Kubernetes.
+const ecsNamespace = "container_namespace"
+
+// Workload is "task <id>" on ECS, namespace/pod on Kubernetes, or "".
+func Workload(a *pb.Alert) string {
+	if id := ECSTaskID(a); id != "" {
+		return "task " + id
+	}
+	switch {
+	case a.PodName != "" && a.NamespaceName != "":
+		return a.NamespaceName + "/" + a.PodName
+	case a.PodName != "":
+		return a.PodName
+	}
+	return ""
+}
+
+// ECSTaskID is the ECS task id of an event from ECS: the container context
+// puts it in PodName (NamespaceName "container_namespace") and the task ARN
+// in Labels. "" for Kubernetes events.
+func ECSTaskID(a *pb.Alert) string {
+	if id := ecsTask(a.Labels); id != "" {
+		return id
+	}
+	if a.NamespaceName == ecsNamespace {
+		return a.PodName
+	}
+	return ""
+}
+
+// ecsTask finds the ECS task id in KubeArmor's "k=v,k=v" Labels, where the
+// container context puts the task's Docker labels on ECS.
+func ecsTask(labels string) string {
+	for kv := range strings.SplitSeq(labels, ",") {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || strings.TrimSpace(k) != "com.amazonaws.ecs.task-arn" {
+			continue
+		}
+		v = strings.TrimSpace(v)
+		if i := strings.LastIndexByte(v, '/'); i >= 0 {
+			return v[i+1:]
+		}
+		return v
+	}
+	return ""
+}
+
+func SplitTags(tags string) []string {
+	var out []string
+	for t := range strings.SplitSeq(tags, ",") {
+		if t = strings.TrimSpace(t); t != "" {
+			out = append(out, t)
+		}
+	}
+	return out
+}
