@@ -169,7 +169,33 @@ type gated interface {
 // gating source has delivered its first complete set, or the wait expired (an
 // error when FailClosed). The sources keep running until ctx ends.
 func Start(ctx context.Context, cfg Config, store *policy.Store, logger *slog.Logger) error {
-	return start(ctx, cfg, store, logger)
+	return start(ctx, cfg, reportingStore{Store: store, logger: logger.With("component", "policy-delivery")}, logger)
+}
+
+// reportingStore applies through ApplyReport and says what the set in force
+// leaves out: a policy delivered with another namespace or container name
+// (ECS runs in namespace "container_namespace") would otherwise do nothing,
+// silently, and a name clash between sources would hide one of them.
+type reportingStore struct {
+	*policy.Store
+	logger *slog.Logger
+}
+
+func (r reportingStore) Apply(source string, policies []policy.KubeArmorPolicy) error {
+	rep, err := r.ApplyReport(source, policies)
+	if err != nil {
+		return err
+	}
+	if len(rep.Unselected) > 0 {
+		o := r.Options()
+		r.logger.Warn("delivered policies do not select this container and are not enforced",
+			"source", source, "policies", rep.Unselected, "namespace", o.Namespace, "container", o.ContainerName, "labels", o.Labels)
+	}
+	for _, sh := range rep.Shadowed {
+		r.logger.Warn("policy delivered by two sources; the later one is in force",
+			"namespace", sh.Namespace, "policy", sh.Name, "in_force_from", sh.Winner, "ignored_from", sh.Loser)
+	}
+	return nil
 }
 
 func start(ctx context.Context, cfg Config, store Store, logger *slog.Logger) error {
