@@ -17,6 +17,11 @@
 //     they fail in the kernel without a stop. prctl(PR_SET_DUMPABLE, 0) is
 //     answered "success" without being done, so the app's memory stays
 //     readable to the tracer.
+//   - reloc_spec.go adds the argument-region rules (tracer/reloc): memory
+//     calls that could touch the region's 4 GiB block stop in the tracer,
+//     its descriptor survives close/dup2/FD_CLOEXEC (faked), close_range
+//     returns ENOSYS; and the mount and namespace refusals (mount API,
+//     pivot_root, setns, unshare/clone with CLONE_NEWUSER or CLONE_NEWNS).
 //   - Load installs the program with no_new_privs and TSYNC from stage 2,
 //     just before it execs the app; ExportBPF gives the raw program so tests
 //     can run it in golang.org/x/net/bpf's VM.

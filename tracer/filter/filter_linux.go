@@ -75,6 +75,8 @@ func addRule(f *seccomp.ScmpFilter, r Rule) error {
 			sc, err = seccomp.MakeCondition(c.Arg, seccomp.CompareMaskedEqual, c.Mask, c.Value)
 		case Equal:
 			sc, err = seccomp.MakeCondition(c.Arg, seccomp.CompareEqual, c.Value)
+		case GreaterEqual:
+			sc, err = seccomp.MakeCondition(c.Arg, seccomp.CompareGreaterEqual, c.Value)
 		default:
 			err = fmt.Errorf("unknown op %d", c.Op)
 		}

@@ -133,7 +133,9 @@ func Rules() []Rule {
 	for _, name := range traced {
 		out = append(out, Rule{Syscall: name, Action: Trace, Why: "decided by the tracer"})
 	}
-	return append(out, refused[:]...)
+	out = append(out, refused[:]...)
+	out = append(out, relocRules...) // reloc_spec.go
+	return append(out, nsRefused...)
 }
 
 // TracedSyscalls lists the syscalls that stop in the tracer.
