@@ -122,13 +122,18 @@ func decode(name string, a [6]uint64, r argReader, source string, uid int) *call
 		}
 		path = abs
 		resource := abs
-		for _, arg := range readArgv(r, argv) {
+		args := readArgv(r, argv)
+		for _, arg := range args {
 			resource += " " + arg
 		}
 		c.facets = append(c.facets, Facet{
 			Req:       policy.Request{Op: policy.OpProcess, Path: abs, Source: source, UID: uid, Owner: r.Owner(abs)},
 			Operation: opName(policy.OpProcess), Resource: resource, Data: data,
 		})
+		if isLoader(abs) || isLoader(p) {
+			// ld.so PROGRAM: judge PROGRAM too (ldso.go).
+			c.facets = append(c.facets, loaderFacets(r, append([]string{abs}, args...), source, uid, data)...)
+		}
 	case "open", "openat", "creat":
 		dirfd, pathAddr, flags := procfs.AtFdCwd, a[0], int(int32(a[1]))
 		switch name {

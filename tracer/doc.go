@@ -23,13 +23,19 @@
 //     Policy (the strictest verdict wins) and applied: Block skips the
 //     syscall with EACCES at the seccomp stop (no second stop); Audit, or a
 //     log that visibility asks for, takes the syscall-exit stop to report the
-//     real result; everything else continues at once.
+//     real result; everything else continues at once. Before an allowed
+//     call runs, the bytes its decision read are copied into a sealed,
+//     read-only region mapped at a fixed address in every tracee and the
+//     argument registers pointed there, so no other thread can change what
+//     the kernel uses after the check (relocate_linux_amd64.go, tracer/reloc).
 //  5. Events are built from the facet and the cached process identity
 //     (exe, parent, uid read from /proc at fork and exec) as KubeArmor Logs
 //     and Alerts, and handed to the Emitter, which must not block.
 //  6. At PTRACE_EVENT_EXEC the image really loaded (/proc/<pid>/exe) is
 //     decided again; if it is blocked the process is killed before its first
 //     instruction (the pre-check can be raced or fooled by interpreters).
+//     For an ELF interpreter run directly (ld.so PROGRAM), PROGRAM is judged
+//     too, from the argv the kernel copied (ldso.go).
 //  7. As PID 1 the tracer forwards signals (Config.Signals) to the app,
 //     re-injects every signal-delivery stop, reaps every child, and returns
 //     the app's exit status (128+N when killed by signal N) once the app's

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/bluelock/bluelock/tracer/filter"
+	"github.com/bluelock/bluelock/tracer/reloc"
 )
 
 const (
@@ -20,6 +21,9 @@ const (
 	// sync pipe's descriptor number.
 	stage2Env    = "BLUELOCK_STAGE2"
 	stage2SyncFd = 3
+	// stage2RegionFd is where the tracer passes the argument region's memfd;
+	// stage 2 moves it to reloc.Fd, without close-on-exec, for the app.
+	stage2RegionFd = 4
 )
 
 // Stage 2 must exec the app from the thread the tracer seized: PTRACE_SEIZE
@@ -83,6 +87,9 @@ func stage2(fdText string, args []string) int {
 	path, code, err := lookPath(args[0])
 	if err != nil {
 		return fail(code, "%s: %v", args[0], err)
+	}
+	if err := moveRegionFd(); err != nil {
+		return fail(1, "argument region: %v", err)
 	}
 	// no_new_privs: required to load a filter without CAP_SYS_ADMIN, and it
 	// stops setuid binaries from gaining privileges we would not see.
@@ -184,4 +191,25 @@ func dropPtraceCap() error {
 		return fmt.Errorf("capset: %w", err)
 	}
 	return nil
+}
+
+// moveRegionFd puts the argument region's memfd at reloc.Fd, where the
+// tracer maps it from in every process after an exec. The filter then keeps
+// it there (close, dup2 and FD_CLOEXEC on it are faked).
+func moveRegionFd() error {
+	var rl unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &rl); err == nil && rl.Cur <= reloc.Fd {
+		// The descriptor must be below the soft limit to be dup'ed to.
+		if rl.Max <= reloc.Fd {
+			return fmt.Errorf("RLIMIT_NOFILE hard limit %d leaves no room for descriptor %d", rl.Max, reloc.Fd)
+		}
+		rl.Cur = reloc.Fd + 1
+		if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &rl); err != nil {
+			return fmt.Errorf("raise RLIMIT_NOFILE: %w", err)
+		}
+	}
+	if err := unix.Dup3(stage2RegionFd, reloc.Fd, 0); err != nil {
+		return fmt.Errorf("dup3 %d to %d: %w", stage2RegionFd, reloc.Fd, err)
+	}
+	return unix.Close(stage2RegionFd)
 }

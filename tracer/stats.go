@@ -27,6 +27,15 @@ type Stats struct {
 	TraceesTotal atomic.Uint64
 	// Events counts events handed to the emitter.
 	Events atomic.Uint64
+	// Relocated counts allowed syscalls whose checked arguments were moved
+	// into the read-only region; RegionInjected the processes it was mapped
+	// into; RelocFailedClosed the calls denied because that was impossible
+	// (address taken, slots exhausted, a relative path's directory changed);
+	// RegionRefusals the memory calls refused for touching its block.
+	Relocated         atomic.Uint64
+	RegionInjected    atomic.Uint64
+	RelocFailedClosed atomic.Uint64
+	RegionRefusals    atomic.Uint64
 }
 
 // NewStats returns zeroed counters.

@@ -16,6 +16,7 @@ import (
 
 	"github.com/bluelock/bluelock/policy"
 	"github.com/bluelock/bluelock/tracer/procfs"
+	"github.com/bluelock/bluelock/tracer/reloc"
 	"github.com/bluelock/bluelock/tracer/sys"
 )
 
@@ -24,6 +25,9 @@ type process struct {
 	pid, ppid, uid int
 	exe            string
 	parentExe      string // the parent's exe when we met the process
+	// preFilter: stage 2 before its filter exists (no seccomp stop yet).
+	preFilter bool
+	region    regionState
 }
 
 // thread is one traced task.
@@ -33,6 +37,9 @@ type thread struct {
 	// pending is a decided syscall waiting for its result (exit stop, or the
 	// exec event for execve).
 	pending *pendingCall
+	// uidAtExit: an allowed setuid-family call is running; at its exit stop
+	// the process's uid is read again, so later decisions use the current one.
+	uidAtExit bool
 }
 
 type pendingCall struct {
@@ -54,6 +61,10 @@ type tracer struct {
 	exit    int
 	appDone bool
 	self    string // our own exe, the "caller" of the app's first exec
+	// region holds checked arguments where the app cannot write them
+	// (relocate_linux_amd64.go); slots gives each thread its part.
+	region *reloc.Region
+	slots  reloc.Slots
 	// protected are the control ports tracees may not connect to locally.
 	protected protectedPorts
 }
@@ -94,6 +105,13 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 		}
 	}
 
+	region, err := reloc.New()
+	if err != nil {
+		return 0, fmt.Errorf("%w: %w", errNoRegion, err)
+	}
+	defer region.Close()
+	t.region = region
+
 	pid, err := t.start()
 	if err != nil {
 		return 0, err
@@ -122,8 +140,9 @@ func (t *tracer) start() (int, error) {
 	env := append(withoutStage2(t.cfg.Env), stage2Env+"="+strconv.Itoa(stage2SyncFd))
 	argv := append([]string{"bluelock-stage2"}, t.cfg.Args...)
 	p, err := os.StartProcess(t.cfg.Self, argv, &os.ProcAttr{
-		Env:   env,
-		Files: []*os.File{t.cfg.Stdin, t.cfg.Stdout, t.cfg.Stderr, r}, // r becomes fd 3
+		Env: env,
+		// r becomes fd 3; the region fd 4, which stage 2 moves to reloc.Fd.
+		Files: []*os.File{t.cfg.Stdin, t.cfg.Stdout, t.cfg.Stderr, r, t.region.File()},
 	})
 	if err != nil {
 		return 0, fmt.Errorf("start stage 2 (%s): %w", t.cfg.Self, err)
@@ -138,7 +157,10 @@ func (t *tracer) start() (int, error) {
 	}
 	t.stats.Tracees.Add(1)
 	t.stats.TraceesTotal.Add(1)
-	t.thread(pid)
+	// We may seize stage 2 while the kernel is still finishing its exec of
+	// this binary (a vfork parent is released before PTRACE_EVENT_EXEC), so
+	// that exec can be reported to us: it is not the app's (preFilter).
+	t.thread(pid).proc.preFilter = true
 	// Only now may stage 2 go on: it is traced, every new thread and child
 	// will be, and its filter's RET_TRACE stops will come to us.
 	if _, err := w.Write([]byte{1}); err != nil {
@@ -262,6 +284,7 @@ func (t *tracer) thread(tid int) *thread {
 // gone handles an exit report: forget the task; if it is the app's main
 // process, remember its exit code.
 func (t *tracer) gone(tid int, ws unix.WaitStatus) {
+	t.slots.Release(tid)
 	if th, ok := t.thr[tid]; ok {
 		delete(t.thr, tid)
 		t.stats.Tracees.Add(-1)
@@ -295,9 +318,13 @@ func (t *tracer) identity(th *thread) Identity {
 //
 // Precondition: runs on the tracer's locked OS thread; th is in a seccomp stop.
 func (t *tracer) seccompStop(th *thread) error {
+	th.proc.preFilter = false // the filter is in place: every exec from now on is judged
 	var regs sys.Regs
 	if err := sys.GetRegs(th.tid, &regs); err != nil {
 		return err
+	}
+	if reloc.IsMemory(regs.Nr()) {
+		return t.memoryStop(th, &regs)
 	}
 	name, ok := syscallNames[regs.Nr()]
 	if !ok {
@@ -311,7 +338,8 @@ func (t *tracer) seccompStop(th *thread) error {
 	for i := range args {
 		args[i] = regs.Arg(i)
 	}
-	c := decode(name, args, &memReader{t: t, th: th}, th.proc.exe, th.proc.uid)
+	var cp capture
+	c := decode(name, args, &memReader{t: t, th: th, cap: &cp}, th.proc.exe, th.proc.uid)
 
 	best := policy.Decision{Verdict: policy.Allow, Action: "Allow"}
 	bestFacet := -1
@@ -345,6 +373,20 @@ func (t *tracer) seccompStop(th *thread) error {
 		best = policy.Decision{Verdict: policy.Block, Action: "Block", PolicyName: "DefaultPosture", Alert: true,
 			Message: c.denyAlways}
 	}
+	if best.Verdict != policy.Block && setsID(name) {
+		th.uidAtExit = true
+	}
+	if best.Verdict != policy.Block {
+		// The kernel must use what was checked: move the checked bytes where
+		// the app cannot rewrite them.
+		switch t.relocate(th, name, &regs, &cp) {
+		case relocRestarted:
+			return nil
+		case relocDenied:
+			best = policy.Decision{Verdict: policy.Block, Action: "Block", PolicyName: "DefaultPosture", Alert: true,
+				Message: "checked arguments could not be protected from rewriting (argument region)"}
+		}
+	}
 	t.stats.decided(best.Verdict)
 
 	ev := Event{Facet: facet, Decision: best}
@@ -370,8 +412,19 @@ func (t *tracer) seccompStop(th *thread) error {
 		ev.Facet = c.facets[0]
 		th.pending = &pendingCall{ev: ev, call: c}
 		return sys.Syscall(th.tid, 0)
+	case th.uidAtExit:
+		return sys.Syscall(th.tid, 0)
 	}
 	return sys.Cont(th.tid, 0)
+}
+
+// setsID reports whether a traced syscall changes the caller's credentials.
+func setsID(name string) bool {
+	switch name {
+	case "setuid", "setgid", "setreuid", "setregid", "setresuid", "setresgid":
+		return true
+	}
+	return false
 }
 
 // syscallExit completes a pending event with the syscall's result.
@@ -379,6 +432,14 @@ func (t *tracer) seccompStop(th *thread) error {
 // Precondition: runs on the tracer's locked OS thread; th is in a
 // syscall-exit stop.
 func (t *tracer) syscallExit(th *thread) error {
+	if th.uidAtExit {
+		// Credentials are per thread; glibc makes every thread call setuid,
+		// each through here. The process keeps the latest.
+		th.uidAtExit = false
+		if st, err := t.proc.ReadStatus(th.tid); err == nil {
+			th.proc.uid = st.UID
+		}
+	}
 	p := th.pending
 	th.pending = nil
 	if p == nil {
@@ -416,24 +477,44 @@ func (t *tracer) execEvent(th *thread) error {
 			delete(t.thr, former)
 			t.stats.Tracees.Add(-1)
 		}
+		t.slots.Release(former)
 	}
 	p := th.proc
+	// A new image has a new address space: the region must be mapped again
+	// before the next relocation.
+	p.region = regionNeeded
 	caller := p.exe
 	p.exe, _ = t.proc.Exe(p.pid)
 	if st, err := t.proc.ReadStatus(p.pid); err == nil {
 		p.uid, p.ppid = st.UID, st.PPid
 	}
 
+	if p.preFilter {
+		// Stage 2's own exec of bluelock, reported because we seized it
+		// mid-exec: no filter yet, not the app; nothing to judge. The app's
+		// exec comes after stage 2 loaded the filter, so after a seccomp stop.
+		th.pending = nil
+		return sys.Cont(th.tid, 0)
+	}
 	// Post-check (TOCTOU): the path we decided on at the seccomp stop may
 	// have been swapped by another thread or a racing rename. What counts is
 	// the image that really got loaded.
-	req := policy.Request{Op: policy.OpProcess, Path: p.exe, Source: caller, UID: p.uid}
-	if d := t.cfg.Policy.Decide(req); d.Verdict == policy.Block {
+	req := policy.Request{Op: policy.OpProcess, Path: p.exe, Source: caller, UID: p.uid,
+		Owner: (&memReader{t: t, th: th}).Owner(p.exe)}
+	d := t.cfg.Policy.Decide(req)
+	if d.Verdict != policy.Block && isLoader(p.exe) {
+		// The loader runs its program argument: judge that too, from the
+		// argv the kernel copied (ldso.go).
+		if lreq, ld, ok := t.loaderPostCheck(th, caller); ok {
+			req, d = lreq, ld
+		}
+	}
+	if d.Verdict == policy.Block {
 		t.stats.PostExecKills.Add(1)
 		_ = unix.Kill(p.pid, unix.SIGKILL)
 		th.pending = nil
 		ev := Event{
-			Facet:    Facet{Req: req, Operation: opName(policy.OpProcess), Resource: p.exe, Data: "syscall=" + sysName("execve")},
+			Facet:    Facet{Req: req, Operation: opName(policy.OpProcess), Resource: req.Path, Data: "syscall=" + sysName("execve")},
 			Decision: d, Result: ErrnoText(unix.EACCES),
 		}
 		t.emit(th, &ev, true)
@@ -519,10 +600,16 @@ func forwardSignals(ctx context.Context, pid int, sigs <-chan os.Signal, done <-
 type memReader struct {
 	t  *tracer
 	th *thread
+	// cap records what was read, for relocation (nil: do not record).
+	cap *capture
 }
 
 func (m *memReader) String(addr uint64) (string, error) {
-	return sys.ReadString(m.th.tid, uintptr(addr), sys.PathMax)
+	s, err := sys.ReadString(m.th.tid, uintptr(addr), sys.PathMax)
+	if err == nil && m.cap != nil {
+		m.cap.str(addr, s)
+	}
+	return s, err
 }
 
 func (m *memReader) Bytes(addr uint64, n int) ([]byte, error) {
@@ -533,11 +620,18 @@ func (m *memReader) Bytes(addr uint64, n int) ([]byte, error) {
 	if err := sys.ReadMem(m.th.tid, uintptr(addr), b); err != nil {
 		return nil, err
 	}
+	if m.cap != nil {
+		m.cap.mem(addr, b)
+	}
 	return b, nil
 }
 
 func (m *memReader) Resolve(dirfd int, path string, flags procfs.Flags) (string, error) {
-	return m.t.proc.Resolve(procfs.Task{PID: m.th.proc.pid, TID: m.th.tid}, dirfd, path, flags)
+	abs, err := m.t.proc.Resolve(procfs.Task{PID: m.th.proc.pid, TID: m.th.tid}, dirfd, path, flags)
+	if m.cap != nil {
+		m.cap.resolve(dirfd, path, flags, abs)
+	}
+	return abs, err
 }
 
 // Owner stats path in the thread's root when a rule asks (the tracee is

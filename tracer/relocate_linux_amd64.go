@@ -1,0 +1,325 @@
+package tracer
+
+import (
+	"errors"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/bluelock/bluelock/tracer/procfs"
+	"github.com/bluelock/bluelock/tracer/reloc"
+	"github.com/bluelock/bluelock/tracer/sys"
+)
+
+// Argument relocation (issue 9; the mechanics are in tracer/reloc). After an
+// allowed decision, every pointer argument the decision read is copied — the
+// exact bytes checked — into the calling thread's slot of the read-only
+// region, and the register is pointed there. A second thread rewriting its
+// buffer after the check then changes nothing the kernel reads.
+//
+// Relative paths get one more step: their starting directory (cwd or dirfd)
+// could also be swapped by another thread (fchdir, dup2) between the check
+// and the kernel's lookup. So the directory the check started from is
+// prefixed and the dirfd set to AT_FDCWD; the result is resolved again and
+// must name what was checked, or the call fails closed. We prefix rather
+// than write the fully resolved path: that would change what the final
+// component means (O_NOFOLLOW and O_CREAT|O_EXCL on a symlink, a trailing
+// slash, a magic link under /proc) and the kernel would open something else
+// than the app asked for, even when nobody races.
+
+// regionState is where a process stands with the region.
+type regionState uint8
+
+const (
+	// regionUnknown: met by fork/clone; it inherited the mapping or shares
+	// its parent's, which /proc/<pid>/maps tells.
+	regionUnknown regionState = iota
+	// regionNeeded: a new image (exec); the region must be injected.
+	regionNeeded
+	regionMapped
+	// regionFailed: the address was taken; relocatable calls fail closed.
+	regionFailed
+)
+
+// relocArg is one pointer argument a decision reads.
+type relocArg struct {
+	arg   int // register holding the pointer
+	dirfd int // register holding its dirfd; atCwd: implied AT_FDCWD; noDir: keep the path as written
+	size  int // byte arguments: register holding the length; 0 for strings
+}
+
+const (
+	atCwd = -1
+	noDir = -2
+)
+
+// relocTable lists, per traced syscall, the pointer arguments its decoder
+// reads. execve's argv/envp stay: they do not decide anything (the exec
+// post-check at PTRACE_EVENT_EXEC judges the image), and its path is not
+// made absolute: for a #! script the kernel hands the path as written to the
+// interpreter, and $0 would change.
+var relocTable = map[string][]relocArg{
+	"execve":   {{arg: 0, dirfd: noDir}},
+	"execveat": {{arg: 1, dirfd: noDir}},
+	"open":     {{arg: 0, dirfd: atCwd}}, "creat": {{arg: 0, dirfd: atCwd}},
+	"openat":  {{arg: 1, dirfd: 0}},
+	"openat2": {{arg: 1, dirfd: 0}, {arg: 2, dirfd: noDir, size: 3}},
+	"unlink":  {{arg: 0, dirfd: atCwd}}, "rmdir": {{arg: 0, dirfd: atCwd}}, "mkdir": {{arg: 0, dirfd: atCwd}},
+	"truncate": {{arg: 0, dirfd: atCwd}}, "chroot": {{arg: 0, dirfd: atCwd}}, "mknod": {{arg: 0, dirfd: atCwd}},
+	"chown": {{arg: 0, dirfd: atCwd}}, "lchown": {{arg: 0, dirfd: atCwd}},
+	"unlinkat": {{arg: 1, dirfd: 0}}, "mkdirat": {{arg: 1, dirfd: 0}}, "mknodat": {{arg: 1, dirfd: 0}},
+	"fchownat": {{arg: 1, dirfd: 0}},
+	"rename":   {{arg: 0, dirfd: atCwd}, {arg: 1, dirfd: atCwd}},
+	"link":     {{arg: 0, dirfd: atCwd}, {arg: 1, dirfd: atCwd}},
+	"renameat": {{arg: 1, dirfd: 0}, {arg: 3, dirfd: 2}}, "renameat2": {{arg: 1, dirfd: 0}, {arg: 3, dirfd: 2}},
+	"linkat":    {{arg: 1, dirfd: 0}, {arg: 3, dirfd: 2}},
+	"symlink":   {{arg: 1, dirfd: atCwd}},
+	"symlinkat": {{arg: 2, dirfd: 1}},
+	"connect":   {{arg: 1, dirfd: noDir, size: 2}}, "bind": {{arg: 1, dirfd: noDir, size: 2}},
+}
+
+// capture is what the decoder read from one stopped thread, so relocation
+// copies exactly what was checked.
+type capture struct {
+	strs     map[uint64]string
+	bytes    map[uint64][]byte
+	resolved map[resolveKey]string
+}
+
+type resolveKey struct {
+	dirfd int
+	path  string
+	flags procfs.Flags
+}
+
+func (c *capture) str(addr uint64, s string) {
+	if c.strs == nil {
+		c.strs = map[uint64]string{}
+	}
+	c.strs[addr] = s
+}
+
+func (c *capture) mem(addr uint64, b []byte) {
+	if c.bytes == nil {
+		c.bytes = map[uint64][]byte{}
+	}
+	if prev, ok := c.bytes[addr]; !ok || len(b) > len(prev) {
+		c.bytes[addr] = b
+	}
+}
+
+func (c *capture) resolve(dirfd int, path string, flags procfs.Flags, abs string) {
+	if c.resolved == nil {
+		c.resolved = map[resolveKey]string{}
+	}
+	c.resolved[resolveKey{dirfd, path, flags}] = abs
+}
+
+// relocResult says what relocate did.
+type relocResult uint8
+
+const (
+	// relocDone: arguments relocated (or nothing to relocate); go on.
+	relocDone relocResult = iota
+	// relocRestarted: the region was injected and the thread resumed; it
+	// re-issues the syscall, which is decided again. Do nothing more.
+	relocRestarted
+	// relocDenied: relocation impossible; fail the call closed.
+	relocDenied
+)
+
+// relocate moves the checked arguments of an allowed call into th's slot.
+//
+// Precondition: runs on the tracer's locked OS thread; th is in the seccomp
+// stop regs were read at.
+func (t *tracer) relocate(th *thread, name string, regs *sys.Regs, cp *capture) relocResult {
+	spec, ok := relocTable[name]
+	if !ok || t.region == nil {
+		return relocDone
+	}
+	p := th.proc
+	if p.region == regionUnknown {
+		if ok, _ := t.region.Mapped(t.cfg.Proc, p.pid); ok {
+			p.region = regionMapped
+		} else {
+			p.region = regionNeeded
+		}
+	}
+	switch p.region {
+	case regionFailed:
+		return relocDenied
+	case regionNeeded:
+		resumed, other, err := reloc.Inject(th.tid)
+		if err != nil {
+			p.region = regionFailed
+			t.stats.RelocFailedClosed.Add(1)
+			t.log.Warn("cannot map the argument region; this process's file and network calls fail closed",
+				"pid", p.pid, "exe", p.exe, "err", err)
+		} else {
+			p.region = regionMapped
+			t.stats.RegionInjected.Add(1)
+		}
+		switch {
+		case resumed:
+			return relocRestarted
+		case other != nil:
+			t.handle(th.tid, *other)
+			return relocRestarted
+		}
+		return relocDenied
+	}
+	slot, ok := t.slots.Get(th.tid)
+	if !ok {
+		t.stats.RelocFailedClosed.Add(1)
+		t.log.Warn("argument region slots exhausted; failing the call closed", "tid", th.tid, "slots", reloc.NumSlots)
+		return relocDenied
+	}
+	type move struct {
+		arg, dirfd int
+		b          []byte
+	}
+	var moves []move
+	for _, ra := range spec {
+		ptr := regs.Arg(ra.arg)
+		if reloc.Inside(ptr, 1) {
+			// Already ours: a restarted call (ERESTARTSYS) or an app that
+			// points into the read-only region; what is there is what the
+			// decoder read. Nothing to move.
+			continue
+		}
+		if ra.size > 0 {
+			b, ok := cp.bytes[ptr]
+			if !ok {
+				continue // not read, so not checked: the decision did not use it
+			}
+			moves = append(moves, move{arg: ra.arg, dirfd: noDir, b: b})
+			continue
+		}
+		s, ok := cp.strs[ptr]
+		if !ok {
+			continue
+		}
+		dirfd := ra.dirfd
+		if dirfd != noDir && s != "" && !strings.HasPrefix(s, "/") {
+			abs, anchored, ok := t.anchor(th, regs, ra, s, cp)
+			if !ok {
+				t.stats.RelocFailedClosed.Add(1)
+				return relocDenied
+			}
+			if !anchored {
+				dirfd = noDir // the path stays relative to its dirfd
+			}
+			s = abs
+		} else {
+			dirfd = noDir
+		}
+		moves = append(moves, move{arg: ra.arg, dirfd: dirfd, b: append([]byte(s), 0)})
+	}
+	if len(moves) == 0 {
+		return relocDone
+	}
+	parts := make([][]byte, len(moves))
+	for i, m := range moves {
+		parts[i] = m.b
+	}
+	addrs, err := t.region.Put(slot, parts...)
+	if err != nil {
+		t.stats.RelocFailedClosed.Add(1)
+		return relocDenied
+	}
+	for i, m := range moves {
+		regs.SetArg(m.arg, addrs[i])
+		if m.dirfd >= 0 {
+			regs.SetArg(m.dirfd, atFdCwdReg)
+		}
+	}
+	if err := sys.SetRegs(th.tid, regs); err != nil {
+		return relocDenied
+	}
+	t.stats.Relocated.Add(1)
+	return relocDone
+}
+
+// anchor turns relative path s of argument ra into an absolute path that
+// names what the check resolved, from the directory the check started at
+// (anchored true: the caller sets the dirfd to AT_FDCWD). anchored false:
+// keep s and its dirfd. ok is false when neither is sound (the call then
+// fails closed).
+func (t *tracer) anchor(th *thread, regs *sys.Regs, ra relocArg, s string, cp *capture) (abs string, anchored, ok bool) {
+	dirfd := procfs.AtFdCwd
+	if ra.dirfd >= 0 {
+		dirfd = fdArg(regs.Arg(ra.dirfd))
+	}
+	var checked string
+	var flags procfs.Flags
+	found := false
+	for k, v := range cp.resolved {
+		if k.dirfd == dirfd && k.path == s {
+			checked, flags, found = v, k.flags, true
+			break
+		}
+	}
+	if !found {
+		return "", false, false
+	}
+	if flags&(procfs.InRoot|procfs.Beneath) != 0 {
+		// openat2 RESOLVE_IN_ROOT/BENEATH need their dirfd; such a lookup
+		// cannot leave it anyway, and the dirfd swap is the remaining race.
+		return s, false, true
+	}
+	task := procfs.Task{PID: th.proc.pid, TID: th.tid}
+	var base string
+	var err error
+	if dirfd == procfs.AtFdCwd {
+		base, err = t.proc.Cwd(task)
+	} else {
+		base, err = t.proc.FdPath(task, dirfd)
+	}
+	if err != nil || !strings.HasPrefix(base, "/") || strings.HasSuffix(base, " (deleted)") {
+		return "", false, false
+	}
+	abs = strings.TrimSuffix(base, "/") + "/" + s
+	if len(abs) >= sys.PathMax {
+		return "", false, false
+	}
+	again, err := t.proc.Resolve(task, procfs.AtFdCwd, abs, flags)
+	if again != checked {
+		// The directory changed between the check and now: a race, or a
+		// directory renamed. Refuse rather than run something unchecked.
+		t.log.Debug("relative path no longer names what was checked; denying",
+			"tid", th.tid, "path", s, "checked", checked, "now", again, "err", err)
+		return "", false, false
+	}
+	return abs, true, true
+}
+
+// memoryStop decides a trapped memory syscall (mmap, munmap, ...): the filter
+// only sends those that could touch the region's block; the ones that do are
+// refused with EPERM, the rest run.
+//
+// Precondition: runs on the tracer's locked OS thread; th is in a seccomp stop.
+func (t *tracer) memoryStop(th *thread, regs *sys.Regs) error {
+	var a [6]uint64
+	for i := range a {
+		a[i] = regs.Arg(i)
+	}
+	if !reloc.Touches(regs.Nr(), a) {
+		return sys.Cont(th.tid, 0)
+	}
+	t.stats.RegionRefusals.Add(1)
+	t.log.Debug("memory call touching the argument region's block refused", "tid", th.tid, "nr", regs.Nr(),
+		"addr", a[0], "len", a[1])
+	regs.SkipWithErrno(unix.EPERM)
+	if err := sys.SetRegs(th.tid, regs); err != nil {
+		_ = unix.Kill(th.tid, unix.SIGKILL)
+		return err
+	}
+	return sys.Cont(th.tid, 0)
+}
+
+// atFdCwdReg is AT_FDCWD as a register holds it (sign-extended int).
+var atFdCwdReg = func() uint64 { v := int64(unix.AT_FDCWD); return uint64(v) }()
+
+// errNoRegion is returned by Run when the region cannot be made: without it
+// every pointer argument would be racy, so the app does not start.
+var errNoRegion = errors.New("cannot create the argument region")
