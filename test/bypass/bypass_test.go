@@ -70,7 +70,9 @@ var attacks = []attack{
 	{"rename-over", blockList, mustStop, true, "rename() onto a protected path is a write to it"},
 	{"unlink-secret", blockList, mustStop, true, "unlink() of a protected path is a write to it"},
 	{"race-symlink-swap", blockList, measured, true, "file-system race between check and use"},
-	{"race-toctou", blockList, measured, true, "path buffer rewritten between check and use"},
+	// Was measured (2,353 and 2,596 wins in 20,000); argument relocation
+	// brought it to 0 in every run, so it is now asserted: any win fails.
+	{"race-toctou", blockList, mustStop, true, "argument relocation: the kernel reads the checked copy in a region the app cannot write"},
 	{"exec-direct", blockList, mustStop, true, "process rule on the resolved executable"},
 	{"exec-ldso", blockList, mustStop, true, "the dynamic loader's program argument is checked as the executable"},
 	{"exec-shebang", blockList, mustStop, true, "the loaded image is re-checked at PTRACE_EVENT_EXEC"},
