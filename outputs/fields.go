@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	pb "github.com/kubearmor/KubeArmor/protobuf"
+
+	"github.com/bluelock/bluelock/schema"
 )
 
 // ecsNamespace is the NamespaceName KubeArmor (and bluelock's container
@@ -64,4 +66,36 @@ func SplitTags(tags string) []string {
 		}
 	}
 	return out
+}
+
+// Urgency ranks an event for chat colours: the action wins, then the
+// severity. Each chat output maps it to its own colour encoding.
+type Urgency int
+
+const (
+	UrgencyNone     Urgency = iota // no severity: logs, DefaultPosture alerts
+	UrgencyLow                     // severity 1-4
+	UrgencyHigh                    // severity 5-7
+	UrgencyCritical                // severity 8-10
+	UrgencyAudit                   // Audit, "Audit (Block)", "Audit (Allow)"
+	UrgencyBlock                   // a blocked access
+)
+
+// UrgencyOf ranks ev.
+func UrgencyOf(ev schema.Event) Urgency {
+	switch action := ev.Action(); {
+	case action == "Block":
+		return UrgencyBlock
+	case strings.HasPrefix(action, "Audit"):
+		return UrgencyAudit
+	}
+	switch sev := ev.Severity(); {
+	case sev >= 8:
+		return UrgencyCritical
+	case sev >= 5:
+		return UrgencyHigh
+	case sev >= 1:
+		return UrgencyLow
+	}
+	return UrgencyNone
 }

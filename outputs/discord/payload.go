@@ -74,21 +74,10 @@ type footer struct {
 }
 
 func colorFor(ev schema.Event) int {
-	switch action := ev.Action(); {
-	case action == "Block":
-		return colorBlock
-	case strings.HasPrefix(action, "Audit"):
-		return colorAudit
-	}
-	switch sev := ev.Severity(); {
-	case sev >= 8:
-		return colorCritical
-	case sev >= 5:
-		return colorHigh
-	case sev >= 1:
-		return colorLow
-	}
-	return colorNone
+	return [...]int{
+		outputs.UrgencyNone: colorNone, outputs.UrgencyLow: colorLow, outputs.UrgencyHigh: colorHigh,
+		outputs.UrgencyCritical: colorCritical, outputs.UrgencyAudit: colorAudit, outputs.UrgencyBlock: colorBlock,
+	}[outputs.UrgencyOf(ev)]
 }
 
 // buildPayload is the pure event → webhook body builder. The result always

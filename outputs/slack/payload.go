@@ -29,21 +29,10 @@ const (
 
 // colorFor picks the attachment colour: the action wins, then the severity.
 func colorFor(ev schema.Event) string {
-	switch action := ev.Action(); {
-	case action == "Block":
-		return colorBlock
-	case strings.HasPrefix(action, "Audit"):
-		return colorAudit
-	}
-	switch sev := ev.Severity(); {
-	case sev >= 8:
-		return colorCritical
-	case sev >= 5:
-		return colorHigh
-	case sev >= 1:
-		return colorLow
-	}
-	return colorNone
+	return [...]string{
+		outputs.UrgencyNone: colorNone, outputs.UrgencyLow: colorLow, outputs.UrgencyHigh: colorHigh,
+		outputs.UrgencyCritical: colorCritical, outputs.UrgencyAudit: colorAudit, outputs.UrgencyBlock: colorBlock,
+	}[outputs.UrgencyOf(ev)]
 }
 
 // maxFieldRunes bounds one field value; Slack shortens long attachments
