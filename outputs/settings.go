@@ -132,3 +132,9 @@ func GetMap(s Settings, key string) (map[string]string, error) {
 	}
 	return out, nil
 }
+
+// EnabledBy is a Factory.Enabled that turns an output on when key is set,
+// the falcosidekick convention (SLACK_WEBHOOKURL enables Slack).
+func EnabledBy(key string) func(Settings) bool {
+	return func(s Settings) bool { return GetString(s, key, "") != "" }
+}

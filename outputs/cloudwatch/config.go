@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"strings"
 	"time"
 
 	"github.com/bluelock/bluelock/outputs"
@@ -53,12 +52,9 @@ type Config struct {
 
 // Factory registers the CloudWatch Logs output with cmd/sidekick.
 var Factory = outputs.Factory{
-	Name:   "cloudwatch",
-	Prefix: "AWS_CLOUDWATCHLOGS",
-	Enabled: func(s outputs.Settings) bool {
-		v, _ := s.Get("LOGGROUP")
-		return strings.TrimSpace(v) != ""
-	},
+	Name:    "cloudwatch",
+	Prefix:  "AWS_CLOUDWATCHLOGS",
+	Enabled: outputs.EnabledBy("LOGGROUP"),
 	New: func(s outputs.Settings, d outputs.Deps) (outputs.Output, error) {
 		cfg, err := ConfigFromSettings(s)
 		if err != nil {
@@ -70,10 +66,7 @@ var Factory = outputs.Factory{
 
 // ConfigFromSettings reads the AWS_CLOUDWATCHLOGS_* settings.
 func ConfigFromSettings(s outputs.Settings) (Config, error) {
-	get := func(k string) string {
-		v, _ := s.Get(k)
-		return strings.TrimSpace(v)
-	}
+	get := func(k string) string { return outputs.GetString(s, k, "") }
 	cfg := Config{
 		LogGroup:        get("LOGGROUP"),
 		LogStream:       get("LOGSTREAM"),

@@ -29,12 +29,9 @@ type Config struct {
 
 // Factory registers the Discord output with cmd/sidekick.
 var Factory = outputs.Factory{
-	Name:   "discord",
-	Prefix: "DISCORD",
-	Enabled: func(s outputs.Settings) bool {
-		v, _ := s.Get("WEBHOOKURL")
-		return strings.TrimSpace(v) != ""
-	},
+	Name:    "discord",
+	Prefix:  "DISCORD",
+	Enabled: outputs.EnabledBy("WEBHOOKURL"),
 	// A message per exec or open would drown the channel: alerts unless
 	// <PREFIX>_TYPES says otherwise.
 	DefaultTypes: "alerts",
@@ -49,10 +46,7 @@ var Factory = outputs.Factory{
 
 // ConfigFromSettings reads the DISCORD_* settings and applies defaults.
 func ConfigFromSettings(s outputs.Settings) (Config, error) {
-	get := func(k string) string {
-		v, _ := s.Get(k)
-		return strings.TrimSpace(v)
-	}
+	get := func(k string) string { return outputs.GetString(s, k, "") }
 	cfg := Config{
 		WebhookURL:      get("WEBHOOKURL"),
 		Icon:            get("ICON"),

@@ -46,12 +46,9 @@ type Config struct {
 
 // Factory registers the Slack output with cmd/sidekick.
 var Factory = outputs.Factory{
-	Name:   "slack",
-	Prefix: "SLACK",
-	Enabled: func(s outputs.Settings) bool {
-		v, _ := s.Get("WEBHOOKURL")
-		return strings.TrimSpace(v) != ""
-	},
+	Name:    "slack",
+	Prefix:  "SLACK",
+	Enabled: outputs.EnabledBy("WEBHOOKURL"),
 	// A message per exec or open would drown the channel: alerts unless
 	// <PREFIX>_TYPES says otherwise.
 	DefaultTypes: "alerts",
@@ -66,10 +63,7 @@ var Factory = outputs.Factory{
 
 // ConfigFromSettings reads the SLACK_* settings and applies defaults.
 func ConfigFromSettings(s outputs.Settings) (Config, error) {
-	get := func(k string) string {
-		v, _ := s.Get(k)
-		return strings.TrimSpace(v)
-	}
+	get := func(k string) string { return outputs.GetString(s, k, "") }
 	cfg := Config{
 		WebhookURL:      get("WEBHOOKURL"),
 		Channel:         get("CHANNEL"),
