@@ -105,6 +105,14 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 		}
 	}
 
+	// Stops and exits reach us through wait4; SIGCHLD would only wake a
+	// runtime thread for nothing on every stop (sys.QuietChildStops).
+	if restore, err := sys.QuietChildStops(); err != nil {
+		t.log.Warn("SIGCHLD stays with the Go runtime; every stop costs an extra wake-up", "err", err)
+	} else {
+		defer func() { _ = restore() }()
+	}
+
 	region, err := reloc.New()
 	if err != nil {
 		return 0, fmt.Errorf("%w: %w", errNoRegion, err)
