@@ -111,24 +111,45 @@ func ReadString(tid int, addr uintptr, max int) (string, error) {
 	if addr == 0 {
 		return "", fmt.Errorf("read string of %d: NULL pointer", tid)
 	}
-	buf := make([]byte, 0, 256)
+	// Most paths are short: the first read asks for at most firstRead bytes
+	// (never past the page end), so the common case copies little and
+	// allocates little; a stop loop that allocates a page per path spends
+	// its time in the garbage collector.
+	var first [firstRead]byte
+	var buf []byte
+	want := firstRead
 	for len(buf) < max {
 		n := pageSize - int(addr%pageSize)
+		if n > want {
+			n = want
+		}
 		if n > max-len(buf) {
 			n = max - len(buf)
 		}
-		chunk := make([]byte, n)
+		var chunk []byte
+		if buf == nil && n <= len(first) {
+			chunk = first[:n]
+		} else {
+			chunk = make([]byte, n)
+		}
 		if err := readMem(tid, addr, chunk); err != nil {
 			return "", err
 		}
 		if i := indexByte(chunk, 0); i >= 0 {
+			if buf == nil {
+				return string(chunk[:i]), nil
+			}
 			return string(append(buf, chunk[:i]...)), nil
 		}
 		buf = append(buf, chunk...)
 		addr += uintptr(n)
+		want = pageSize
 	}
 	return "", fmt.Errorf("read string of %d: longer than %d bytes", tid, max)
 }
+
+// firstRead is how much of a string the first read asks for.
+const firstRead = 256
 
 func indexByte(b []byte, c byte) int {
 	for i, x := range b {
