@@ -76,9 +76,13 @@ const AtFdCwd = unix.AT_FDCWD
 func (p Proc) Resolve(t Task, dirfd int, path string, flags Flags) (string, error) {
 	var start string
 	var err error
-	if dirfd == AtFdCwd {
+	switch {
+	case strings.HasPrefix(path, "/") && flags&(InRoot|Beneath) == 0:
+		// An absolute path starts at the root whatever dirfd is: reading
+		// the cwd or the dirfd would cost a readlink for nothing.
+	case dirfd == AtFdCwd:
 		start, err = p.Cwd(t)
-	} else if path == "" || !strings.HasPrefix(path, "/") || flags&(InRoot|Beneath) != 0 {
+	default:
 		start, err = p.FdPath(t, dirfd)
 		start = strings.TrimSuffix(start, " (deleted)")
 	}
