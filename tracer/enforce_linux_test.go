@@ -153,3 +153,34 @@ func TestStringAtPageEnd(t *testing.T) {
 		})
 	}
 }
+
+// TestChrootResolvesInNewRoot: while no tracee has chrooted, paths are
+// looked up in the tracer's own root (rootsShared); after a chroot they must
+// be looked up in the tracee's new root. Inside the jail "/innocent" is a
+// symlink to "/secret", which a rule blocks: looked up in the tracer's root
+// "/innocent" does not exist and would be allowed.
+func TestChrootResolvesInNewRoot(t *testing.T) {
+	requirePtrace(t)
+	jail := t.TempDir()
+	if err := os.WriteFile(filepath.Join(jail, "secret"), []byte("s"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("/secret", filepath.Join(jail, "innocent")); err != nil {
+		t.Fatal(err)
+	}
+	pol := fakePolicy{mayBlock: true, rules: []fakeRule{{op: policy.OpFile, match: "/secret", d: block("jail")}}}
+	for _, c := range []struct {
+		name, path string
+		want       int
+	}{
+		{"symlink-to-blocked", "/innocent", 13},
+		{"blocked-directly", "/secret", 13},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			args, env := helper(t, "chroot-open", jail, c.path)
+			if res := traceRun(t, pol, 0, env, args...); res.code != c.want {
+				t.Fatalf("exit %d, want %d (events %s)", res.code, c.want, dump(res.events))
+			}
+		})
+	}
+}

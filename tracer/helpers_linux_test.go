@@ -65,6 +65,15 @@ func helperMain(args []string) int {
 			unix.Close(fd)
 		}
 		return errnoExit(err)
+	case "chroot-open": // chroot DIR, then open PATH (in DIR's view)
+		if err := unix.Chroot(args[1]); err != nil {
+			return errnoExit(err)
+		}
+		fd, err := unix.Open(args[2], unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err == nil {
+			unix.Close(fd)
+		}
+		return errnoExit(err)
 	case "thread-open": // open PATH from a second OS thread
 		errc := make(chan error)
 		go func() {

@@ -59,11 +59,11 @@ func (t *tracer) loaderPostCheck(th *thread, caller string) (policy.Request, pol
 	if !ok {
 		return policy.Request{}, policy.Decision{}, false
 	}
-	task := procfs.Task{PID: p.pid, TID: th.tid}
+	task := t.task(th)
 	var best policy.Decision
 	var bestReq policy.Request
 	found := false
-	root := t.cfg.Proc + "/" + strconv.Itoa(th.tid) + "/root"
+	root := t.rootOf(th.tid)
 	for i, cand := range loaderCandidates(prog, libPath) {
 		abs, err := t.proc.Resolve(task, procfs.AtFdCwd, cand, 0)
 		if err != nil && abs == "" {

@@ -267,7 +267,7 @@ func (t *tracer) anchor(th *thread, regs *sys.Regs, ra relocArg, s string, cp *c
 		// cannot leave it anyway, and the dirfd swap is the remaining race.
 		return s, false, true
 	}
-	task := procfs.Task{PID: th.proc.pid, TID: th.tid}
+	task := t.task(th)
 	var base string
 	var err error
 	if dirfd == procfs.AtFdCwd {

@@ -67,6 +67,14 @@ type tracer struct {
 	slots  reloc.Slots
 	// protected are the control ports tracees may not connect to locally.
 	protected protectedPorts
+	// rootsShared holds while no tracee has made a chroot call: every tracee
+	// then has our root (stage 2 inherits it; the filter refuses mounts,
+	// pivot_root, setns and new mount namespaces, the other ways to change
+	// what "/" means), so paths are looked up directly rather than through
+	// /proc/<tid>/root. It turns false for good at the first chroot entry
+	// stop, before that chroot can take effect, so no lookup ever uses a
+	// stale root.
+	rootsShared bool
 }
 
 // Run starts cfg.Args under the tracer and returns the app's exit code once
@@ -87,13 +95,14 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 	defer runtime.UnlockOSThread()
 
 	t := &tracer{
-		cfg:       cfg,
-		log:       cfg.Logger,
-		proc:      procfs.Proc{Mount: cfg.Proc},
-		stats:     cfg.Stats,
-		protected: newProtectedPorts(cfg.ProtectedPorts),
-		thr:       map[int]*thread{},
-		procs:     map[int]*process{},
+		cfg:         cfg,
+		log:         cfg.Logger,
+		proc:        procfs.Proc{Mount: cfg.Proc},
+		stats:       cfg.Stats,
+		protected:   newProtectedPorts(cfg.ProtectedPorts),
+		thr:         map[int]*thread{},
+		procs:       map[int]*process{},
+		rootsShared: true,
 	}
 	t.self, _ = os.Executable()
 
@@ -311,6 +320,20 @@ func (t *tracer) gone(tid int, ws unix.WaitStatus) {
 	}
 }
 
+// task names th for path lookups in its own view.
+func (t *tracer) task(th *thread) procfs.Task {
+	return procfs.Task{PID: th.proc.pid, TID: th.tid, SharedRoot: t.rootsShared}
+}
+
+// rootOf is the prefix that puts an absolute path of tid's view into ours:
+// "" while every tracee shares our root, else /proc/<tid>/root.
+func (t *tracer) rootOf(tid int) string {
+	if t.rootsShared {
+		return ""
+	}
+	return t.cfg.Proc + "/" + strconv.Itoa(tid) + "/root"
+}
+
 // identity is the event identity of th's process.
 func (t *tracer) identity(th *thread) Identity {
 	p := th.proc
@@ -318,7 +341,7 @@ func (t *tracer) identity(th *thread) Identity {
 	if parent, ok := t.procs[p.ppid]; ok {
 		id.ParentProcessName = parent.exe
 	}
-	id.Cwd, _ = t.proc.Cwd(procfs.Task{PID: p.pid, TID: th.tid})
+	id.Cwd, _ = t.proc.Cwd(t.task(th))
 	return id
 }
 
@@ -383,6 +406,9 @@ func (t *tracer) seccompStop(th *thread) error {
 	}
 	if best.Verdict != policy.Block && setsID(name) {
 		th.uidAtExit = true
+	}
+	if best.Verdict != policy.Block && name == "chroot" {
+		t.rootsShared = false
 	}
 	if best.Verdict != policy.Block {
 		// The kernel must use what was checked: move the checked bytes where
@@ -635,7 +661,7 @@ func (m *memReader) Bytes(addr uint64, n int) ([]byte, error) {
 }
 
 func (m *memReader) Resolve(dirfd int, path string, flags procfs.Flags) (string, error) {
-	abs, err := m.t.proc.Resolve(procfs.Task{PID: m.th.proc.pid, TID: m.th.tid}, dirfd, path, flags)
+	abs, err := m.t.proc.Resolve(m.t.task(m.th), dirfd, path, flags)
 	if m.cap != nil {
 		m.cap.resolve(dirfd, path, flags, abs)
 	}
@@ -645,7 +671,7 @@ func (m *memReader) Resolve(dirfd int, path string, flags procfs.Flags) (string,
 // Owner stats path in the thread's root when a rule asks (the tracee is
 // still stopped then: Decide runs in the stop loop).
 func (m *memReader) Owner(path string) func() (int, bool) {
-	root := m.t.cfg.Proc + "/" + strconv.Itoa(m.th.tid) + "/root"
+	root := m.t.rootOf(m.th.tid)
 	return func() (int, bool) {
 		var st unix.Stat_t
 		if err := unix.Stat(root+path, &st); err != nil {

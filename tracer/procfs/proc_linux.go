@@ -12,7 +12,14 @@ import (
 )
 
 // Task names the thread whose view a path is resolved in.
-type Task struct{ PID, TID int }
+type Task struct {
+	PID, TID int
+	// SharedRoot says the thread's root is the tracer's own, so paths can be
+	// looked up directly instead of through the /proc/<tid>/root magic link
+	// (which costs a procfs lookup and an access check per component). Only
+	// the caller can know this; see tracer.rootsShared.
+	SharedRoot bool
+}
 
 // Proc reads a tracee's state from a mounted procfs.
 type Proc struct {
@@ -99,17 +106,21 @@ func (p Proc) Resolve(t Task, dirfd int, path string, flags Flags) (string, erro
 	if flags&(InRoot|Beneath) != 0 {
 		root = start
 	}
+	fsys := rootFS{proc: p}
+	if !t.SharedRoot {
+		fsys.root = p.path(strconv.Itoa(t.TID), "root")
+	}
 	w := Walker{
-		FS:    rootFS{proc: p, root: p.path(strconv.Itoa(t.TID), "root")},
+		FS:    fsys,
 		Magic: magic{proc: p, task: t},
 	}
 	return w.Walk(root, start, path, flags&NoFollow == 0)
 }
 
 // rootFS looks paths up under /proc/<tid>/root: the tracee's own root and
-// mounts, whatever the tracer's are. Paths under /proc go to the tracer's
-// procfs (the same one in a container) because procfs entries depend on
-// who looks.
+// mounts, whatever the tracer's are (root "" when they are the tracer's own).
+// Paths under /proc go to the tracer's procfs (the same one in a container)
+// because procfs entries depend on who looks.
 type rootFS struct {
 	proc Proc
 	root string
