@@ -233,7 +233,13 @@ func (t *tracer) relocate(th *thread, name string, regs *sys.Regs, cp *capture) 
 			regs.SetArg(m.dirfd, atFdCwdReg)
 		}
 	}
-	if err := sys.SetRegs(th.tid, regs); err != nil {
+	if len(moves) == 1 && moves[0].dirfd < 0 {
+		// The common case (one absolute path): one register changes.
+		err = sys.SetArgReg(th.tid, moves[0].arg, addrs[0])
+	} else {
+		err = sys.SetRegs(th.tid, regs)
+	}
+	if err != nil {
 		return relocDenied
 	}
 	t.stats.Relocated.Add(1)
