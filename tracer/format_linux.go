@@ -45,6 +45,12 @@ var openFlagNames = [...]struct {
 // the other flags in a fixed order, joined by "|".
 func OpenFlags(flags int) string {
 	var b strings.Builder
+	writeOpenFlags(&b, flags)
+	return b.String()
+}
+
+// writeOpenFlags writes OpenFlags(flags) to b.
+func writeOpenFlags(b *strings.Builder, flags int) {
 	switch flags & unix.O_ACCMODE {
 	case unix.O_RDONLY:
 		b.WriteString("O_RDONLY")
@@ -67,7 +73,6 @@ func OpenFlags(flags int) string {
 		b.WriteByte('|')
 		b.WriteString(f.name)
 	}
-	return b.String()
 }
 
 // OpenWrites reports whether open flags may change the file: write access,

@@ -79,11 +79,27 @@ var relocTable = map[string][]relocArg{
 }
 
 // capture is what the decoder read from one stopped thread, so relocation
-// copies exactly what was checked.
+// copies exactly what was checked. A call reads a handful of arguments, so
+// these are short lists, not maps (a map per stop showed in the profile).
 type capture struct {
-	strs     map[uint64]string
-	bytes    map[uint64][]byte
-	resolved map[resolveKey]string
+	strs     []capturedStr
+	bytes    []capturedMem
+	resolved []capturedResolve
+}
+
+type capturedStr struct {
+	addr uint64
+	s    string
+}
+
+type capturedMem struct {
+	addr uint64
+	b    []byte
+}
+
+type capturedResolve struct {
+	key resolveKey
+	abs string
 }
 
 type resolveKey struct {
@@ -93,26 +109,57 @@ type resolveKey struct {
 }
 
 func (c *capture) str(addr uint64, s string) {
-	if c.strs == nil {
-		c.strs = map[uint64]string{}
+	for i := range c.strs {
+		if c.strs[i].addr == addr {
+			c.strs[i].s = s
+			return
+		}
 	}
-	c.strs[addr] = s
+	c.strs = append(c.strs, capturedStr{addr, s})
 }
 
+// strAt is the string read at addr, if one was.
+func (c *capture) strAt(addr uint64) (string, bool) {
+	for _, e := range c.strs {
+		if e.addr == addr {
+			return e.s, true
+		}
+	}
+	return "", false
+}
+
+// mem records b read at addr; of two reads at one address the longer wins.
 func (c *capture) mem(addr uint64, b []byte) {
-	if c.bytes == nil {
-		c.bytes = map[uint64][]byte{}
+	for i := range c.bytes {
+		if c.bytes[i].addr == addr {
+			if len(b) > len(c.bytes[i].b) {
+				c.bytes[i].b = b
+			}
+			return
+		}
 	}
-	if prev, ok := c.bytes[addr]; !ok || len(b) > len(prev) {
-		c.bytes[addr] = b
+	c.bytes = append(c.bytes, capturedMem{addr, b})
+}
+
+// bytesAt is what was read at addr, if anything was.
+func (c *capture) bytesAt(addr uint64) ([]byte, bool) {
+	for _, e := range c.bytes {
+		if e.addr == addr {
+			return e.b, true
+		}
 	}
+	return nil, false
 }
 
 func (c *capture) resolve(dirfd int, path string, flags procfs.Flags, abs string) {
-	if c.resolved == nil {
-		c.resolved = map[resolveKey]string{}
+	k := resolveKey{dirfd, path, flags}
+	for i := range c.resolved {
+		if c.resolved[i].key == k {
+			c.resolved[i].abs = abs
+			return
+		}
 	}
-	c.resolved[resolveKey{dirfd, path, flags}] = abs
+	c.resolved = append(c.resolved, capturedResolve{k, abs})
 }
 
 // relocResult says what relocate did.
@@ -188,14 +235,14 @@ func (t *tracer) relocate(th *thread, name string, regs *sys.Regs, cp *capture) 
 			continue
 		}
 		if ra.size > 0 {
-			b, ok := cp.bytes[ptr]
+			b, ok := cp.bytesAt(ptr)
 			if !ok {
 				continue // not read, so not checked: the decision did not use it
 			}
 			moves = append(moves, move{arg: ra.arg, dirfd: noDir, b: b})
 			continue
 		}
-		s, ok := cp.strs[ptr]
+		s, ok := cp.strAt(ptr)
 		if !ok {
 			continue
 		}
@@ -259,9 +306,9 @@ func (t *tracer) anchor(th *thread, regs *sys.Regs, ra relocArg, s string, cp *c
 	var checked string
 	var flags procfs.Flags
 	found := false
-	for k, v := range cp.resolved {
-		if k.dirfd == dirfd && k.path == s {
-			checked, flags, found = v, k.flags, true
+	for _, r := range cp.resolved {
+		if r.key.dirfd == dirfd && r.key.path == s {
+			checked, flags, found = r.abs, r.key.flags, true
 			break
 		}
 	}

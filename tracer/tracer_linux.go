@@ -75,6 +75,9 @@ type tracer struct {
 	// stop, before that chroot can take effect, so no lookup ever uses a
 	// stale root.
 	rootsShared bool
+	// reader and capture are the decoder's, reused by every seccomp stop.
+	reader  memReader
+	capture capture
 }
 
 // Run starts cfg.Args under the tracer and returns the app's exit code once
@@ -369,8 +372,12 @@ func (t *tracer) seccompStop(th *thread) error {
 	for i := range args {
 		args[i] = regs.Arg(i)
 	}
-	var cp capture
-	c := decode(name, args, &memReader{t: t, th: th, cap: &cp}, th.proc.exe, th.proc.uid)
+	// One reader and capture serve every stop (the loop handles one stop
+	// at a time); reset, not reallocated.
+	cp := &t.capture
+	cp.strs, cp.bytes, cp.resolved = cp.strs[:0], cp.bytes[:0], cp.resolved[:0]
+	t.reader = memReader{t: t, th: th, cap: cp}
+	c := decode(name, args, &t.reader, th.proc.exe, th.proc.uid)
 
 	best := policy.Decision{Verdict: policy.Allow, Action: "Allow"}
 	bestFacet := -1
@@ -413,7 +420,7 @@ func (t *tracer) seccompStop(th *thread) error {
 	if best.Verdict != policy.Block {
 		// The kernel must use what was checked: move the checked bytes where
 		// the app cannot rewrite them.
-		switch t.relocate(th, name, &regs, &cp) {
+		switch t.relocate(th, name, &regs, cp) {
 		case relocRestarted:
 			return nil
 		case relocDenied:
