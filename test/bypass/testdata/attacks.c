@@ -90,6 +90,14 @@ static int a_path_symlink(void) {
 	return try_open(l, "open through a symlink");
 }
 
+// chroot renames: after chroot(ROOT) the secret is "/secret/token" to the
+// process, a name no rule on ROOT/secret/ matches (CAP_SYS_CHROOT is one of
+// Fargate's default capabilities).
+static int a_path_chroot(void) {
+	if (chroot(R) != 0) return stopped("chroot into ROOT");
+	return try_open("/secret/token", "chroot(ROOT), then open /secret/token: the secret under another name");
+}
+
 static int a_path_dirsymlink(void) {
 	char l[8192], p[8192];
 	snprintf(l, sizeof l, "%s/dirlink", P_WORK);
@@ -568,6 +576,7 @@ static const struct attack attacks[] = {
 	{"path-dotdot", a_path_dotdot},
 	{"path-symlink", a_path_symlink},
 	{"path-dir-symlink", a_path_dirsymlink},
+	{"path-chroot", a_path_chroot},
 	{"path-proc-root", a_path_proc_root},
 	{"path-proc-cwd", a_path_proc_cwd},
 	{"path-opath-reopen", a_path_opath_reopen},
