@@ -317,6 +317,9 @@ func TestAttacks(t *testing.T) {
 			}
 			r := run(ctx, t, argv, tracerEnv, during)
 			t.Logf("under bluelock (exit %d, signal %v): %s", r.exitCode, r.signal, firstLine(r.stdout, "stopped", "BYPASS", "toctou", "symlink swap"))
+			if !strings.Contains(r.stdout, "attack "+a.name+": started") {
+				t.Fatalf("%s never ran under bluelock (the tracer did not start it), so nothing was tested:\n%s", a.name, r.stdout)
+			}
 			assertNoSurvivors(t, v.root)
 
 			switch a.want {

@@ -630,6 +630,9 @@ int main(int argc, char **argv) {
 	snprintf(P_BLOCKED, sizeof P_BLOCKED, "%s/bin/blocked", R);
 	snprintf(P_ALLOWED, sizeof P_ALLOWED, "%s/allowed.txt", R);
 	snprintf(P_WORK, sizeof P_WORK, "%s/work", R);
+	// The harness requires this line: an attack "stopped" because the tracer
+	// never started the app would prove nothing.
+	printf("attack %s: started\n", argv[1]);
 	for (size_t i = 0; i < sizeof attacks / sizeof *attacks; i++)
 		if (strcmp(attacks[i].name, argv[1]) == 0) return attacks[i].fn();
 	fprintf(stderr, "unknown attack %s\n", argv[1]);
