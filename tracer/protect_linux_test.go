@@ -17,7 +17,7 @@ import (
 
 func TestProtectedPortsCovers(t *testing.T) {
 	t.Parallel()
-	p := newProtectedPorts([]int{32768, 2802})
+	p := newProtectedPorts([]int{32766, 2802})
 	// A non-loopback address of this host, if it has one, counts as local.
 	var hostIP string
 	if addrs, err := net.InterfaceAddrs(); err == nil {
@@ -33,14 +33,14 @@ func TestProtectedPortsCovers(t *testing.T) {
 		sa   Sockaddr
 		want bool
 	}{
-		{"loopback v4", Sockaddr{Family: unix.AF_INET, Addr: "127.0.0.1", Port: 32768}, true},
+		{"loopback v4", Sockaddr{Family: unix.AF_INET, Addr: "127.0.0.1", Port: 32766}, true},
 		{"other loopback v4", Sockaddr{Family: unix.AF_INET, Addr: "127.9.9.9", Port: 2802}, true},
 		{"unspecified v4", Sockaddr{Family: unix.AF_INET, Addr: "0.0.0.0", Port: 2802}, true},
-		{"loopback v6", Sockaddr{Family: unix.AF_INET6, Addr: "::1", Port: 32768}, true},
-		{"v4-mapped loopback", Sockaddr{Family: unix.AF_INET6, Addr: "::ffff:127.0.0.1", Port: 32768}, true},
-		{"unspecified v6", Sockaddr{Family: unix.AF_INET6, Addr: "::", Port: 32768}, true},
+		{"loopback v6", Sockaddr{Family: unix.AF_INET6, Addr: "::1", Port: 32766}, true},
+		{"v4-mapped loopback", Sockaddr{Family: unix.AF_INET6, Addr: "::ffff:127.0.0.1", Port: 32766}, true},
+		{"unspecified v6", Sockaddr{Family: unix.AF_INET6, Addr: "::", Port: 32766}, true},
 		{"unprotected port", Sockaddr{Family: unix.AF_INET, Addr: "127.0.0.1", Port: 8080}, false},
-		{"remote host", Sockaddr{Family: unix.AF_INET, Addr: "192.0.2.10", Port: 32768}, false},
+		{"remote host", Sockaddr{Family: unix.AF_INET, Addr: "192.0.2.10", Port: 32766}, false},
 		{"unix socket", Sockaddr{Family: unix.AF_UNIX, Addr: "/run/x.sock"}, false},
 	}
 	if hostIP != "" {
@@ -55,7 +55,7 @@ func TestProtectedPortsCovers(t *testing.T) {
 			t.Errorf("%s: covers(%+v) = %v, want %v", c.name, c.sa, got, c.want)
 		}
 	}
-	if (protectedPorts{}).covers(Sockaddr{Family: unix.AF_INET, Addr: "127.0.0.1", Port: 32768}) {
+	if (protectedPorts{}).covers(Sockaddr{Family: unix.AF_INET, Addr: "127.0.0.1", Port: 32766}) {
 		t.Error("no protected ports must cover nothing")
 	}
 	if _, err := netip.ParseAddr("::ffff:127.0.0.1"); err != nil {

@@ -124,7 +124,7 @@ func injectMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs.BoolVar(&o.RBAC, "rbac", false, "append ServiceAccount, Role/RoleBinding and a namespace-scoped ClusterRole/Binding for the tracer (Kubernetes)")
 	fs.StringVar(&o.Namespace, "namespace", "", "namespace for --rbac when a manifest has none")
 	fs.StringVar(&o.ClusterName, "cluster-name", "", "CLUSTER_NAME for the events' ClusterName (Kubernetes; default \"default\", as KubeArmor)")
-	fs.BoolVar(&o.PolicyAPI, "policy-api", false, "Kubernetes: keep the tracer's local policy APIs (127.0.0.1:32768/2802) on; off by default because the app shares loopback")
+	fs.BoolVar(&o.PolicyAPI, "policy-api", false, "Kubernetes: keep the tracer's local policy APIs (127.0.0.1:32766/2802) on; off by default because the app shares loopback")
 	fs.BoolVar(&o.NoPtraceCap, "no-sys-ptrace", false, "ECS: do not add SYS_PTRACE to the wrapped containers")
 	fs.StringVar(&o.Format, "format", "", "force the input format: k8s or ecs (default: detect)")
 	if err := fs.Parse(args); err != nil {

@@ -22,14 +22,14 @@ func TestProtectedPorts(t *testing.T) {
 		want    []int
 		wantErr bool
 	}{
-		{"auto: policy APIs, sidekick gRPC and local ingest", "auto", api("127.0.0.1:32768", "127.0.0.1:2802"),
-			map[string]string{"SIDEKICK_URL": "http://localhost:2801/"}, []int{2801, 2802, 32767, 32768}, false},
+		{"auto: policy APIs, sidekick gRPC and local ingest", "auto", api("127.0.0.1:32766", "127.0.0.1:2802"),
+			map[string]string{"SIDEKICK_URL": "http://localhost:2801/"}, []int{2801, 2802, 32766, 32767}, false},
 		{"auto: APIs off, remote sidekick", "", api("off", ""),
 			map[string]string{"SIDEKICK_URL": "http://kubearmor.kube-system.svc:2801/"}, []int{32767}, false},
 		{"auto: ingest on the default http port", "auto", api("", ""),
 			map[string]string{"SIDEKICK_URL": "http://127.0.0.1/"}, []int{80, 32767}, false},
-		{"none", "none", api("127.0.0.1:32768", ""), nil, nil, false},
-		{"explicit list", "9000, 9001", api("127.0.0.1:32768", ""), nil, []int{9000, 9001}, false},
+		{"none", "none", api("127.0.0.1:32766", ""), nil, nil, false},
+		{"explicit list", "9000, 9001", api("127.0.0.1:32766", ""), nil, []int{9000, 9001}, false},
 		{"bad list", "9000,http", source.Config{}, nil, nil, true},
 		{"out of range", "70000", source.Config{}, nil, nil, true},
 	}

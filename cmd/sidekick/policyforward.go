@@ -19,7 +19,7 @@ func (p policyService) RegisterGRPC(s *grpc.Server) { pb.RegisterPolicyServiceSe
 
 // grpcServices builds the optional services of the gRPC port. The
 // PolicyService forwarder is opt-in (POLICYSERVICE_FORWARDTO, e.g.
-// 127.0.0.1:32768): with it, `karmor vm policy add p.yaml --gRPC <ip>:32767`
+// 127.0.0.1:32766): with it, `karmor vm policy add p.yaml --gRPC <ip>:32767`
 // and `karmor logs --gRPC <ip>:32767` use one address, as with KubeArmor. Off
 // by default, because whoever reaches :32767 could then change the policies
 // (karmor sends no credentials): enable it only where the port is reachable

@@ -20,8 +20,11 @@ import (
 
 // Defaults.
 const (
-	DefaultWait     = 30 * time.Second
-	DefaultGRPCAddr = "127.0.0.1:32768" // 32767 is the sidekick's LogService in the same netns
+	DefaultWait = 30 * time.Second
+	// 32767 is the sidekick's LogService in the same netns; 32768 starts
+	// Linux's ephemeral port range, where an outbound connection could
+	// hold it when the tracer starts (docs/policy-delivery.md).
+	DefaultGRPCAddr = "127.0.0.1:32766"
 	DefaultHTTPAddr = "127.0.0.1:2802"
 	DefaultPodInfo  = "/etc/podinfo"
 )

@@ -253,7 +253,7 @@ func TestFlagsAndEnv(t *testing.T) {
 	// Built-in defaults without env: fail closed, 30s, loopback listeners.
 	var cfg Config
 	cfg.registerFlags(flag.NewFlagSet("t", flag.ContinueOnError), func(string) string { return "" })
-	if !cfg.FailClosed || cfg.Wait != DefaultWait || cfg.API.GRPCAddr != "127.0.0.1:32768" || cfg.API.HTTPAddr != "127.0.0.1:2802" || cfg.WaitAPI {
+	if !cfg.FailClosed || cfg.Wait != DefaultWait || cfg.API.GRPCAddr != "127.0.0.1:32766" || cfg.API.HTTPAddr != "127.0.0.1:2802" || cfg.WaitAPI {
 		t.Fatalf("defaults %+v", cfg)
 	}
 }

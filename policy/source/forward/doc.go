@@ -4,7 +4,7 @@
 // expect. With a Forwarder registered on the same gRPC server, one address
 // serves both `karmor logs --gRPC <pod-ip>:32767` and `karmor vm policy add
 // p.yaml --gRPC <pod-ip>:32767`: each containerPolicy call is passed
-// unchanged to the tracer's PolicyService (default 127.0.0.1:32768, the same
+// unchanged to the tracer's PolicyService (default 127.0.0.1:32766, the same
 // network namespace) and its reply is returned unchanged.
 //
 // Security trade-off (why it is opt-in): karmor speaks plaintext gRPC without

@@ -15,7 +15,7 @@ import (
 
 // DefaultTarget is the tracer's default PolicyService address (same network
 // namespace as the sidekick).
-const DefaultTarget = "127.0.0.1:32768"
+const DefaultTarget = "127.0.0.1:32766"
 
 // Config says where the tracer's PolicyService is.
 type Config struct {
