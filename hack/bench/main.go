@@ -359,7 +359,7 @@ func (b *bench) processHeavy() {
 			samples[i] = append(samples[i], time.Since(start).Seconds()*1000)
 		}
 	}
-	b.printf("### A process-heavy job: a shell loop that forks and execs `/bin/true` 1,000 times\n\nThe floor rows as above; the unotify floor does not trap execve and follows no fork, so it is a lower bound only.\n\n| configuration | wall ms | ratio to native |\n|---|---|---|\n")
+	b.printf("### A process-heavy job: a shell loop that forks and execs `/bin/true` 1,000 times\n\nThe floor rows as above; the unotify floor takes no stop for fork or exec and does not trap execve (its children's opens still reach it), so it is a lower bound only.\n\n| configuration | wall ms | ratio to native |\n|---|---|---|\n")
 	for i, c := range cfgs {
 		b.printf("| %s | %s | %.2f× |\n", c.name, cell(samples[i], 0), median(samples[i])/median(samples[0]))
 	}
