@@ -73,6 +73,9 @@ const (
 	// would is failed by the kernel with EXDEV, so resolving as InRoot gives
 	// the only file it could open.
 	Beneath
+	// SlashFollows: a trailing slash follows the final link whatever
+	// NoFollow says (open's rule; unlink and rename fail instead).
+	SlashFollows
 )
 
 // AtFdCwd is AT_FDCWD as a tracee passes it (an int, sign-extended).
@@ -81,6 +84,14 @@ const AtFdCwd = unix.AT_FDCWD
 // Resolve returns the absolute path the kernel would use for (dirfd, path)
 // in thread t's view.
 func (p Proc) Resolve(t Task, dirfd int, path string, flags Flags) (string, error) {
+	r, err := p.ResolvePlain(t, dirfd, path, flags)
+	return r.Path, err
+}
+
+// ResolvePlain is Resolve, and also how to spell the result without
+// symlinks (Walked.Plain). A walk that starts at a deleted directory has no
+// such spelling: its old name is no longer where it is.
+func (p Proc) ResolvePlain(t Task, dirfd int, path string, flags Flags) (Walked, error) {
 	var start string
 	var err error
 	switch {
@@ -88,19 +99,24 @@ func (p Proc) Resolve(t Task, dirfd int, path string, flags Flags) (string, erro
 		// An absolute path starts at the root whatever dirfd is: reading
 		// the cwd or the dirfd would cost a readlink for nothing.
 	case dirfd == AtFdCwd:
-		start, err = p.Cwd(t)
+		start, err = os.Readlink(p.path(strconv.Itoa(t.TID), "cwd"))
 	default:
 		start, err = p.FdPath(t, dirfd)
-		start = strings.TrimSuffix(start, " (deleted)")
 	}
 	if err != nil {
-		return "", fmt.Errorf("resolve %q at fd %d of %d: %w", path, dirfd, t.TID, err)
+		return Walked{}, fmt.Errorf("resolve %q at fd %d of %d: %w", path, dirfd, t.TID, err)
 	}
+	start, deleted := strings.CutSuffix(start, " (deleted)")
 	if path == "" {
 		if flags&EmptyPath != 0 {
-			return start, nil
+			return Walked{Path: start}, nil
 		}
-		return "", fmt.Errorf("resolve empty path of %d: %w", t.TID, unix.ENOENT)
+		return Walked{}, fmt.Errorf("resolve empty path of %d: %w", t.TID, unix.ENOENT)
+	}
+	if flags&SlashFollows != 0 && strings.HasSuffix(path, "/") {
+		// open(2) follows a final link written with a trailing slash even
+		// under O_NOFOLLOW (it must be a directory then).
+		flags &^= NoFollow
 	}
 	root := "/"
 	if flags&(InRoot|Beneath) != 0 {
@@ -114,7 +130,11 @@ func (p Proc) Resolve(t Task, dirfd int, path string, flags Flags) (string, erro
 		FS:    fsys,
 		Magic: magic{proc: p, task: t},
 	}
-	return w.Walk(root, start, path, flags&NoFollow == 0)
+	r, err := w.WalkPlain(root, start, path, flags&NoFollow == 0)
+	if deleted {
+		r.Plain = ""
+	}
+	return r, err
 }
 
 // rootFS looks paths up under /proc/<tid>/root: the tracee's own root and
@@ -126,7 +146,7 @@ type rootFS struct {
 	root string
 }
 
-func (r rootFS) Readlink(path string) (string, bool, error) {
+func (r rootFS) Readlink(path string) (string, bool, bool, error) {
 	host := r.root + path
 	if path == "/proc" || strings.HasPrefix(path, "/proc/") {
 		host = r.proc.Mount + strings.TrimPrefix(path, "/proc")
@@ -134,18 +154,22 @@ func (r rootFS) Readlink(path string) (string, bool, error) {
 	var st unix.Stat_t
 	if err := unix.Lstat(host, &st); err != nil {
 		if errors.Is(err, unix.ENOENT) {
-			return "", false, fs.ErrNotExist
+			return "", false, false, fs.ErrNotExist
 		}
-		return "", false, err
+		return "", false, false, err
 	}
-	if st.Mode&unix.S_IFMT != unix.S_IFLNK {
-		return "", false, nil
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFLNK:
+	case unix.S_IFDIR:
+		return "", false, true, nil
+	default:
+		return "", false, false, nil
 	}
 	t, err := os.Readlink(host)
 	if err != nil {
-		return "", false, err
+		return "", false, false, err
 	}
-	return t, true, nil
+	return t, true, false, nil
 }
 
 // magic resolves /proc/self, /proc/thread-self and the per-process magic
@@ -155,20 +179,20 @@ type magic struct {
 	task Task
 }
 
-func (m magic) Resolve(path string) (string, bool, error) {
+func (m magic) Resolve(path string) (string, MagicKind, error) {
 	rest, ok := strings.CutPrefix(path, "/proc/")
 	if !ok {
-		return "", false, nil
+		return "", NotMagic, nil
 	}
 	switch rest {
 	case "self":
-		return "/proc/" + strconv.Itoa(m.task.PID), true, nil
+		return "/proc/" + strconv.Itoa(m.task.PID), SelfLink, nil
 	case "thread-self":
-		return "/proc/" + strconv.Itoa(m.task.PID) + "/task/" + strconv.Itoa(m.task.TID), true, nil
+		return "/proc/" + strconv.Itoa(m.task.PID) + "/task/" + strconv.Itoa(m.task.TID), SelfLink, nil
 	}
 	parts := strings.Split(rest, "/")
 	if _, err := strconv.Atoi(parts[0]); err != nil {
-		return "", false, nil
+		return "", NotMagic, nil
 	}
 	// /proc/<n>/task/<m>/... is the same set of links as /proc/<n>/...
 	links := parts[1:]
@@ -184,17 +208,21 @@ func (m magic) Resolve(path string) (string, bool, error) {
 	case len(links) == 2 && links[0] == "fd":
 		_, err := strconv.Atoi(links[1])
 		isMagic = err == nil
+	case len(links) == 2 && (links[0] == "ns" || links[0] == "map_files"):
+		// Objects too ("net:[4026531840]", a mapped file), but named, for
+		// the policy, by where they sit under /proc.
+		return path, ObjectLink, nil
 	}
 	if !isMagic {
-		return "", false, nil
+		return "", NotMagic, nil
 	}
 	t, err := os.Readlink(m.proc.Mount + "/" + rest)
 	if err != nil {
 		if errors.Is(err, unix.ENOENT) {
 			// No such fd or process: the kernel fails with ENOENT too.
-			return "", false, nil
+			return "", NotMagic, nil
 		}
-		return "", false, err
+		return "", NotMagic, err
 	}
-	return t, true, nil
+	return t, ObjectLink, nil
 }

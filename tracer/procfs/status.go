@@ -11,9 +11,11 @@ import (
 type Status struct {
 	Tgid, PPid int
 	UID        int // real uid
+	FSUID      int // the uid file-system checks use (fs/namei.c)
 }
 
-// ParseStatus reads Tgid, PPid and the real Uid from status text.
+// ParseStatus reads Tgid, PPid and the real and file-system uids from
+// status text.
 func ParseStatus(b []byte) (Status, error) {
 	var st Status
 	var seen int
@@ -37,6 +39,12 @@ func ParseStatus(b []byte) (Status, error) {
 			st.PPid, seen = n, seen|2
 		case "Uid":
 			st.UID, seen = n, seen|4
+			st.FSUID = n
+			if len(f) == 4 {
+				if fs, err := strconv.Atoi(f[3]); err == nil {
+					st.FSUID = fs
+				}
+			}
 		}
 	}
 	if seen != 7 {

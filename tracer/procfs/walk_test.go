@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -12,20 +13,20 @@ import (
 // tracee's root.
 type dirFS string
 
-func (d dirFS) Readlink(p string) (string, bool, error) {
+func (d dirFS) Readlink(p string) (string, bool, bool, error) {
 	host := string(d) + p
 	st, err := os.Lstat(host)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return "", false, fs.ErrNotExist
+			return "", false, false, fs.ErrNotExist
 		}
-		return "", false, err
+		return "", false, false, err
 	}
 	if st.Mode()&fs.ModeSymlink == 0 {
-		return "", false, nil
+		return "", false, st.IsDir(), nil
 	}
 	t, err := os.Readlink(host)
-	return t, true, err
+	return t, true, false, err
 }
 
 func TestWalk(t *testing.T) {
@@ -90,10 +91,74 @@ func TestWalk(t *testing.T) {
 
 func TestParseStatus(t *testing.T) {
 	st, err := ParseStatus([]byte("Name:\tcat\nTgid:\t42\nPid:\t43\nPPid:\t7\nUid:\t1000\t1001\t1002\t1003\n"))
-	if err != nil || st != (Status{Tgid: 42, PPid: 7, UID: 1000}) {
+	if err != nil || st != (Status{Tgid: 42, PPid: 7, UID: 1000, FSUID: 1003}) {
 		t.Fatalf("got %+v, %v", st, err)
 	}
 	if _, err := ParseStatus([]byte("Name:\tx\n")); err == nil {
 		t.Fatal("want an error for a status without ids")
+	}
+}
+
+// fakeMagic stands in for procfs's magic links: /proc/self is a SelfLink,
+// /proc/1/fd/3 an ObjectLink to /srv/app/data, /proc/1/fd/4 a pipe.
+type fakeMagic struct{}
+
+func (fakeMagic) Resolve(p string) (string, MagicKind, error) {
+	switch p {
+	case "/proc/self":
+		return "/proc/1", SelfLink, nil
+	case "/proc/1/fd/3":
+		return "/srv/app/data", ObjectLink, nil
+	case "/proc/1/fd/4":
+		return "pipe:[12]", ObjectLink, nil
+	}
+	return "", NotMagic, nil
+}
+
+// TestWalkPlain checks the symlink-free spelling a pinned open is handed:
+// it may only ever reach Path, and where Path does not exist it must fail
+// where the kernel's own walk would.
+func TestWalkPlain(t *testing.T) {
+	root := t.TempDir()
+	for _, d := range []string{"etc", "srv/app/data", "var/lib", "proc/1/fd"} {
+		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	os.WriteFile(filepath.Join(root, "etc/shadow"), nil, 0o600)
+	os.Symlink("/etc", filepath.Join(root, "cfg"))
+	os.Symlink("../../etc/shadow", filepath.Join(root, "srv/app/s"))
+	os.Symlink("/srv/app/data", filepath.Join(root, "var/lib/d"))
+	w := Walker{FS: dirFS(root), Magic: fakeMagic{}}
+	cases := []struct {
+		name, start, path string
+		follow            bool
+		plain             string
+		links             []string
+	}{
+		{"no-links", "/", "/etc/shadow", true, "/etc/shadow", nil},
+		{"relative", "/srv/app", "s", true, "/etc/shadow", []string{"/srv/app/s"}},
+		{"dir-link", "/", "/cfg/shadow", true, "/etc/shadow", []string{"/cfg"}},
+		{"final-link-kept", "/", "/srv/app/s", false, "/srv/app/s", nil},
+		{"dotdot-after-link", "/", "/var/lib/d/../data", true, "/srv/app/data", []string{"/var/lib/d"}},
+		{"missing-keeps-dots", "/srv", "app/new/../../x", true, "/srv/app/new/../../x", nil},
+		{"file-as-dir-fails-there", "/", "/etc/shadow/../x", true, "/etc/shadow/../x", nil},
+		{"self-link", "/", "/proc/self/fd", true, "/proc/1/fd", nil},
+		{"object-link", "/", "/proc/self/fd/3/x", true, "", nil},
+		{"object-pipe", "/", "/proc/self/fd/4", true, "", nil},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got, err := w.WalkPlain("/", c.start, c.path, c.follow)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Plain != c.plain {
+				t.Errorf("Plain = %q, want %q (Path %q)", got.Plain, c.plain, got.Path)
+			}
+			if strings.Join(got.Links, ",") != strings.Join(c.links, ",") {
+				t.Errorf("Links = %q, want %q", got.Links, c.links)
+			}
+		})
 	}
 }
