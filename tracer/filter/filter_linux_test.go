@@ -129,9 +129,13 @@ func TestFilterVM(t *testing.T) {
 		tc{name: "arch=x86_64/syscall=clone/flags=SIGCHLD", arch: auditArchX8664, nr: unix.SYS_CLONE, args: [6]uint64{uint64(unix.SIGCHLD)}, want: retAllow},
 		tc{name: "arch=x86_64/syscall=clone/flags=UNTRACED", arch: auditArchX8664, nr: unix.SYS_CLONE, args: [6]uint64{unix.CLONE_UNTRACED | uint64(unix.SIGCHLD)}, want: errno(unix.EPERM)},
 		tc{name: "arch=x86_64/syscall=clone/flags=UNTRACED|high-bits", arch: auditArchX8664, nr: unix.SYS_CLONE, args: [6]uint64{1<<40 | unix.CLONE_UNTRACED}, want: errno(unix.EPERM)},
-		// seccomp: our own stacking is fine, a USER_NOTIF listener is not.
-		tc{name: "arch=x86_64/syscall=seccomp/flags=0", arch: auditArchX8664, nr: unix.SYS_SECCOMP, args: [6]uint64{unix.SECCOMP_SET_MODE_FILTER, 0}, want: retAllow},
-		tc{name: "arch=x86_64/syscall=seccomp/flags=TSYNC", arch: auditArchX8664, nr: unix.SYS_SECCOMP, args: [6]uint64{unix.SECCOMP_SET_MODE_FILTER, unix.SECCOMP_FILTER_FLAG_TSYNC}, want: retAllow},
+		// seccomp: the app's own stacking is traced (the tracer notes it and
+		// lets it run), a USER_NOTIF listener is refused.
+		tc{name: "arch=x86_64/syscall=seccomp/flags=0", arch: auditArchX8664, nr: unix.SYS_SECCOMP, args: [6]uint64{unix.SECCOMP_SET_MODE_FILTER, 0}, want: retTrace},
+		tc{name: "arch=x86_64/syscall=seccomp/flags=TSYNC", arch: auditArchX8664, nr: unix.SYS_SECCOMP, args: [6]uint64{unix.SECCOMP_SET_MODE_FILTER, unix.SECCOMP_FILTER_FLAG_TSYNC}, want: retTrace},
+		tc{name: "arch=x86_64/syscall=seccomp/op=FILTER|high-bits", arch: auditArchX8664, nr: unix.SYS_SECCOMP, args: [6]uint64{1<<32 | unix.SECCOMP_SET_MODE_FILTER, 0}, want: retTrace},
+		tc{name: "arch=x86_64/syscall=seccomp/op=GET_ACTION_AVAIL", arch: auditArchX8664, nr: unix.SYS_SECCOMP, args: [6]uint64{unix.SECCOMP_GET_ACTION_AVAIL, 0}, want: retAllow},
+		tc{name: "arch=x86_64/syscall=seccomp/op=STRICT", arch: auditArchX8664, nr: unix.SYS_SECCOMP, args: [6]uint64{unix.SECCOMP_SET_MODE_STRICT, 0}, want: retAllow},
 		tc{name: "arch=x86_64/syscall=seccomp/flags=NEW_LISTENER", arch: auditArchX8664, nr: unix.SYS_SECCOMP, args: [6]uint64{unix.SECCOMP_SET_MODE_FILTER, unix.SECCOMP_FILTER_FLAG_NEW_LISTENER}, want: errno(unix.EPERM)},
 		tc{name: "arch=x86_64/syscall=seccomp/flags=NEW_LISTENER|TSYNC", arch: auditArchX8664, nr: unix.SYS_SECCOMP, args: [6]uint64{unix.SECCOMP_SET_MODE_FILTER, unix.SECCOMP_FILTER_FLAG_NEW_LISTENER | unix.SECCOMP_FILTER_FLAG_TSYNC}, want: errno(unix.EPERM)},
 		// prctl: only PR_SET_DUMPABLE(0) is faked.
@@ -139,6 +143,10 @@ func TestFilterVM(t *testing.T) {
 		tc{name: "arch=x86_64/syscall=prctl/SET_DUMPABLE=1", arch: auditArchX8664, nr: unix.SYS_PRCTL, args: [6]uint64{unix.PR_SET_DUMPABLE, 1}, want: retAllow},
 		tc{name: "arch=x86_64/syscall=prctl/SET_NAME", arch: auditArchX8664, nr: unix.SYS_PRCTL, args: [6]uint64{unix.PR_SET_NAME, 0}, want: retAllow},
 		tc{name: "arch=x86_64/syscall=prctl/GET_DUMPABLE", arch: auditArchX8664, nr: unix.SYS_PRCTL, args: [6]uint64{unix.PR_GET_DUMPABLE, 0}, want: retAllow},
+		tc{name: "arch=x86_64/syscall=prctl/SET_SECCOMP=FILTER", arch: auditArchX8664, nr: unix.SYS_PRCTL, args: [6]uint64{unix.PR_SET_SECCOMP, unix.SECCOMP_MODE_FILTER}, want: retTrace},
+		tc{name: "arch=x86_64/syscall=prctl/SET_SECCOMP=FILTER|high-bits", arch: auditArchX8664, nr: unix.SYS_PRCTL, args: [6]uint64{1<<33 | unix.PR_SET_SECCOMP, 1<<40 | unix.SECCOMP_MODE_FILTER}, want: retTrace},
+		tc{name: "arch=x86_64/syscall=prctl/SET_SECCOMP=STRICT", arch: auditArchX8664, nr: unix.SYS_PRCTL, args: [6]uint64{unix.PR_SET_SECCOMP, unix.SECCOMP_MODE_STRICT}, want: retAllow},
+		tc{name: "arch=x86_64/syscall=prctl/GET_SECCOMP", arch: auditArchX8664, nr: unix.SYS_PRCTL, args: [6]uint64{unix.PR_GET_SECCOMP, 0}, want: retAllow},
 	)
 	// Foreign ABIs: every number, traced or not, kills the process.
 	for _, c := range []struct {

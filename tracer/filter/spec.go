@@ -9,6 +9,10 @@ const (
 	seccompFilterFlagNewListener = 0x8      // SECCOMP_FILTER_FLAG_NEW_LISTENER
 	cloneUntraced                = 0x800000 // CLONE_UNTRACED
 	prSetDumpable                = 4        // PR_SET_DUMPABLE
+	prSetSeccomp                 = 22       // PR_SET_SECCOMP
+	seccompSetModeFilter         = 1        // SECCOMP_SET_MODE_FILTER
+	seccompModeFilter            = 2        // SECCOMP_MODE_FILTER (prctl)
+	low32                        = 0xffffffff
 )
 
 // Errno is a Linux errno value returned by an Errno rule.
@@ -126,14 +130,36 @@ var refused = [...]Rule{
 		Why: "a non-dumpable tracee's memory is unreadable without CAP_SYS_PTRACE; pretend success"},
 }
 
+// filterInstalls are the calls by which an app stacks a seccomp filter of
+// its own. They are traced, always let run, so the tracer knows which
+// processes have one: after a tracer changes a call, the kernel runs every
+// filter again on the new one, and an app's filter may refuse openat2, which
+// the tracer makes of allowed opens (tracer/pin_linux_amd64.go). The kernel
+// reads these arguments as 32-bit ints, so only the low half is compared.
+var filterInstalls = [...]Rule{
+	{Syscall: "seccomp", Action: Trace,
+		Conds: []Cond{
+			{Arg: 0, Op: MaskedEqual, Mask: low32, Value: seccompSetModeFilter},
+			{Arg: 1, Op: MaskedEqual, Mask: seccompFilterFlagNewListener, Value: 0},
+		},
+		Why: "the app stacks its own filter (NEW_LISTENER is refused above)"},
+	{Syscall: "prctl", Action: Trace,
+		Conds: []Cond{
+			{Arg: 0, Op: MaskedEqual, Mask: low32, Value: prSetSeccomp},
+			{Arg: 1, Op: MaskedEqual, Mask: low32, Value: seccompModeFilter},
+		},
+		Why: "the app stacks its own filter, the old way"},
+}
+
 // Rules returns the whole filter spec: every traced syscall, then every
 // refusal. The result is a fresh slice the caller may keep.
 func Rules() []Rule {
-	out := make([]Rule, 0, len(traced)+len(refused))
+	out := make([]Rule, 0, len(traced)+len(refused)+len(filterInstalls))
 	for _, name := range traced {
 		out = append(out, Rule{Syscall: name, Action: Trace, Why: "decided by the tracer"})
 	}
 	out = append(out, refused[:]...)
+	out = append(out, filterInstalls[:]...)
 	out = append(out, relocRules...) // reloc_spec.go
 	return append(out, nsRefused...)
 }
