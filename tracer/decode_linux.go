@@ -109,6 +109,11 @@ func decode(name string, a [6]uint64, r argReader, source string, uid int) *call
 			c.fail(policy.OpFile, fmt.Errorf("%s path: %w", name, err))
 			return ""
 		}
+		if path == "" && flags&procfs.EmptyPath == 0 {
+			// Names nothing: the kernel fails it with ENOENT. Relocation
+			// still pins the empty string, so a thread cannot fill it in.
+			return ""
+		}
 		abs, err := r.Resolve(dirfd, path, flags)
 		if err != nil && abs == "" {
 			c.fail(policy.OpFile, fmt.Errorf("%s resolve %q: %w", name, path, err))
@@ -357,12 +362,13 @@ func decode(name string, a [6]uint64, r argReader, source string, uid int) *call
 }
 
 // openResolveFlags: O_NOFOLLOW keeps a final symlink, and so does
-// O_CREAT|O_EXCL (the kernel refuses to create through a link).
+// O_CREAT|O_EXCL (the kernel refuses to create through a link); a trailing
+// slash follows it anyway.
 func openResolveFlags(flags int) procfs.Flags {
 	if flags&unix.O_NOFOLLOW != 0 || flags&(unix.O_CREAT|unix.O_EXCL) == unix.O_CREAT|unix.O_EXCL {
-		return procfs.NoFollow
+		return procfs.NoFollow | procfs.SlashFollows
 	}
-	return 0
+	return procfs.SlashFollows
 }
 
 // readArgv reads up to 32 argv strings for the exec Resource, best effort:

@@ -103,27 +103,27 @@ func TestDecode(t *testing.T) {
 			want: []Facet{
 				{Req: fileReq("/w/rel/file", false), Operation: "File", Resource: "/w/rel/file", Data: "syscall=SYS_OPENAT fd=-100 flags=O_RDONLY|O_CLOEXEC"},
 				{Req: sysReq("openat", "/w/rel/file"), Operation: "Syscall", Resource: "/w/rel/file", Data: "syscall=SYS_OPENAT fd=-100 flags=O_RDONLY|O_CLOEXEC"},
-			}, wantFlags: []procfs.Flags{0}},
+			}, wantFlags: []procfs.Flags{procfs.SlashFollows}},
 		{name: "open-nofollow-write", sys: "open", args: [6]uint64{0x200, unix.O_WRONLY | unix.O_NOFOLLOW},
 			want: []Facet{
 				{Req: fileReq("/abs/file", true), Operation: "File", Resource: "/abs/file", Data: "syscall=SYS_OPEN flags=O_WRONLY|O_NOFOLLOW"},
 				{Req: sysReq("open", "/abs/file"), Operation: "Syscall", Resource: "/abs/file", Data: "syscall=SYS_OPEN flags=O_WRONLY|O_NOFOLLOW"},
-			}, wantFlags: []procfs.Flags{procfs.NoFollow}},
+			}, wantFlags: []procfs.Flags{procfs.NoFollow | procfs.SlashFollows}},
 		{name: "creat-excl-semantics", sys: "creat", args: [6]uint64{0x200, 0o644},
 			want: []Facet{
 				{Req: fileReq("/abs/file", true), Operation: "File", Resource: "/abs/file", Data: "syscall=SYS_CREAT flags=O_WRONLY|O_CREAT|O_TRUNC"},
 				{Req: sysReq("creat", "/abs/file"), Operation: "Syscall", Resource: "/abs/file", Data: "syscall=SYS_CREAT flags=O_WRONLY|O_CREAT|O_TRUNC"},
-			}, wantFlags: []procfs.Flags{0}},
+			}, wantFlags: []procfs.Flags{procfs.SlashFollows}},
 		{name: "openat2-in-root", sys: "openat2", args: [6]uint64{5, 0x200, 0x600, 24},
 			want: []Facet{
 				{Req: fileReq("/abs/file", false), Operation: "File", Resource: "/abs/file", Data: "syscall=SYS_OPENAT2 fd=5 flags=O_RDONLY"},
 				{Req: sysReq("openat2", "/abs/file"), Operation: "Syscall", Resource: "/abs/file", Data: "syscall=SYS_OPENAT2 fd=5 flags=O_RDONLY"},
-			}, wantFlags: []procfs.Flags{procfs.InRoot}},
+			}, wantFlags: []procfs.Flags{procfs.InRoot | procfs.SlashFollows}},
 		{name: "openat2-unknown-resolve-denied", sys: "openat2", args: [6]uint64{5, 0x100, 0x700, 24}, deny: true,
 			want: []Facet{
 				{Req: fileReq("/d/rel/file", true), Operation: "File", Resource: "/d/rel/file", Data: "syscall=SYS_OPENAT2 fd=5 flags=O_WRONLY"},
 				{Req: sysReq("openat2", "/d/rel/file"), Operation: "Syscall", Resource: "/d/rel/file", Data: "syscall=SYS_OPENAT2 fd=5 flags=O_WRONLY"},
-			}, wantFlags: []procfs.Flags{0}},
+			}, wantFlags: []procfs.Flags{procfs.SlashFollows}},
 		{name: "openat2-unreadable-how", sys: "openat2", args: [6]uint64{5, 0x100, 0x999, 24}, fail: policy.OpFile},
 		{name: "unreadable-path", sys: "openat", args: [6]uint64{u(unix.AT_FDCWD), 0xdead, 0}, fail: policy.OpFile},
 		{name: "unlinkat-removedir", sys: "unlinkat", args: [6]uint64{5, 0x100, unix.AT_REMOVEDIR},
