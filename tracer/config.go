@@ -113,6 +113,10 @@ type Config struct {
 	// compromised app could push an empty policy set to 127.0.0.1 and lift
 	// its own protection. Refused with EACCES and alerted, whatever the policy.
 	ProtectedPorts []int
+	// NoPin turns off pinned opens (allowed opens handed to the kernel as
+	// openat2 of the checked, symlink-free path with RESOLVE_NO_SYMLINKS).
+	// Off, a symlink swapped in after the check can redirect an allowed open.
+	NoPin bool
 }
 
 func (c *Config) setDefaults() {

@@ -199,6 +199,10 @@ func helperMain(args []string) int {
 		return errnoExit(err)
 	case "open-page-end": // open PATH from a string that ends at an unmapped page
 		return errnoExit(openAtPageEnd(args[1]))
+	case "open-semantics": // the opens of TestPinnedOpensKeepSemantics, one line each
+		return openSemantics()
+	case "own-filter-open": // stack a filter refusing openat2, then open PATH
+		return errnoExit(ownFilterOpen(args[1]))
 	case "exit": // exit with code N
 		var n int
 		fmt.Sscan(args[1], &n)
@@ -420,6 +424,21 @@ func dump(evs []schema.Event) string {
 }
 
 func fmtSscanHex(s string, v *uint64) (int, error) { return fmt.Sscanf(s, "%x", v) }
+
+// traceRunInStats is traceRunIn with visibility off and the caller's
+// counters.
+func traceRunInStats(t *testing.T, dir string, pol Policy, stats *Stats, env []string, args ...string) runResult {
+	t.Helper()
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chdir(dir); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Chdir(wd)
+	return traceRunStats(t, pol, stats, env, args...)
+}
 
 // traceRunIn is traceRun with the app's working directory set to dir.
 func traceRunIn(t *testing.T, dir string, pol Policy, vis Visibility, env []string, args ...string) runResult {

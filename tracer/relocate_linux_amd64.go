@@ -98,8 +98,8 @@ type capturedMem struct {
 }
 
 type capturedResolve struct {
-	key resolveKey
-	abs string
+	key    resolveKey
+	walked procfs.Walked
 }
 
 type resolveKey struct {
@@ -151,15 +151,26 @@ func (c *capture) bytesAt(addr uint64) ([]byte, bool) {
 	return nil, false
 }
 
-func (c *capture) resolve(dirfd int, path string, flags procfs.Flags, abs string) {
+func (c *capture) resolve(dirfd int, path string, flags procfs.Flags, w procfs.Walked) {
 	k := resolveKey{dirfd, path, flags}
 	for i := range c.resolved {
 		if c.resolved[i].key == k {
-			c.resolved[i].abs = abs
+			c.resolved[i].walked = w
 			return
 		}
 	}
-	c.resolved = append(c.resolved, capturedResolve{k, abs})
+	c.resolved = append(c.resolved, capturedResolve{k, w})
+}
+
+// walkedAt is the resolution the decoder made of (dirfd, path), if it made
+// one.
+func (c *capture) walkedAt(dirfd int, path string) (procfs.Walked, procfs.Flags, bool) {
+	for _, r := range c.resolved {
+		if r.key.dirfd == dirfd && r.key.path == path {
+			return r.walked, r.key.flags, true
+		}
+	}
+	return procfs.Walked{}, 0, false
 }
 
 // relocResult says what relocate did.
@@ -179,10 +190,12 @@ const (
 //
 // Precondition: runs on the tracer's locked OS thread; th is in the seccomp
 // stop regs were read at.
-func (t *tracer) relocate(th *thread, name string, regs *sys.Regs, cp *capture) relocResult {
+//
+// why, for relocDenied, says why when it is not the region's fault.
+func (t *tracer) relocate(th *thread, name string, regs *sys.Regs, cp *capture) (res relocResult, why string) {
 	spec, ok := relocTable[name]
 	if !ok || t.region == nil {
-		return relocDone
+		return relocDone, ""
 	}
 	p := th.proc
 	if p.region == regionUnknown {
@@ -194,7 +207,7 @@ func (t *tracer) relocate(th *thread, name string, regs *sys.Regs, cp *capture) 
 	}
 	switch p.region {
 	case regionFailed:
-		return relocDenied
+		return relocDenied, ""
 	case regionNeeded:
 		resumed, other, err := reloc.Inject(th.tid)
 		if err != nil {
@@ -208,18 +221,28 @@ func (t *tracer) relocate(th *thread, name string, regs *sys.Regs, cp *capture) 
 		}
 		switch {
 		case resumed:
-			return relocRestarted
+			return relocRestarted, ""
 		case other != nil:
 			t.handle(th.tid, *other)
-			return relocRestarted
+			return relocRestarted, ""
 		}
-		return relocDenied
+		return relocDenied, ""
 	}
 	slot, ok := t.slots.Get(th.tid)
 	if !ok {
 		t.stats.RelocFailedClosed.Add(1)
 		t.log.Warn("argument region slots exhausted; failing the call closed", "tid", th.tid, "slots", reloc.NumSlots)
-		return relocDenied
+		return relocDenied, ""
+	}
+	switch r, err := t.pinOpen(th, name, regs, cp, slot); r {
+	case pinDone:
+		t.stats.Relocated.Add(1)
+		t.stats.PinnedOpens.Add(1)
+		return relocDone, ""
+	case pinDenied:
+		t.stats.RelocFailedClosed.Add(1)
+		t.log.Debug("open cannot be pinned; denying", "tid", th.tid, "err", err)
+		return relocDenied, "open could not be pinned to the checked file: " + err.Error()
 	}
 	type move struct {
 		arg, dirfd int
@@ -251,7 +274,7 @@ func (t *tracer) relocate(th *thread, name string, regs *sys.Regs, cp *capture) 
 			abs, anchored, ok := t.anchor(th, regs, ra, s, cp)
 			if !ok {
 				t.stats.RelocFailedClosed.Add(1)
-				return relocDenied
+				return relocDenied, ""
 			}
 			if !anchored {
 				dirfd = noDir // the path stays relative to its dirfd
@@ -263,7 +286,7 @@ func (t *tracer) relocate(th *thread, name string, regs *sys.Regs, cp *capture) 
 		moves = append(moves, move{arg: ra.arg, dirfd: dirfd, b: append([]byte(s), 0)})
 	}
 	if len(moves) == 0 {
-		return relocDone
+		return relocDone, ""
 	}
 	parts := make([][]byte, len(moves))
 	for i, m := range moves {
@@ -272,7 +295,7 @@ func (t *tracer) relocate(th *thread, name string, regs *sys.Regs, cp *capture) 
 	addrs, err := t.region.Put(slot, parts...)
 	if err != nil {
 		t.stats.RelocFailedClosed.Add(1)
-		return relocDenied
+		return relocDenied, ""
 	}
 	for i, m := range moves {
 		regs.SetArg(m.arg, addrs[i])
@@ -287,10 +310,10 @@ func (t *tracer) relocate(th *thread, name string, regs *sys.Regs, cp *capture) 
 		err = sys.SetRegs(th.tid, regs)
 	}
 	if err != nil {
-		return relocDenied
+		return relocDenied, ""
 	}
 	t.stats.Relocated.Add(1)
-	return relocDone
+	return relocDone, ""
 }
 
 // anchor turns relative path s of argument ra into an absolute path that
@@ -303,18 +326,11 @@ func (t *tracer) anchor(th *thread, regs *sys.Regs, ra relocArg, s string, cp *c
 	if ra.dirfd >= 0 {
 		dirfd = fdArg(regs.Arg(ra.dirfd))
 	}
-	var checked string
-	var flags procfs.Flags
-	found := false
-	for _, r := range cp.resolved {
-		if r.key.dirfd == dirfd && r.key.path == s {
-			checked, flags, found = r.abs, r.key.flags, true
-			break
-		}
-	}
+	w, flags, found := cp.walkedAt(dirfd, s)
 	if !found {
 		return "", false, false
 	}
+	checked := w.Path
 	if flags&(procfs.InRoot|procfs.Beneath) != 0 {
 		// openat2 RESOLVE_IN_ROOT/BENEATH need their dirfd; such a lookup
 		// cannot leave it anyway, and the dirfd swap is the remaining race.

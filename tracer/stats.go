@@ -36,6 +36,9 @@ type Stats struct {
 	RegionInjected    atomic.Uint64
 	RelocFailedClosed atomic.Uint64
 	RegionRefusals    atomic.Uint64
+	// PinnedOpens counts the relocated opens handed to the kernel as
+	// openat2 of their symlink-free path (pin_linux_amd64.go).
+	PinnedOpens atomic.Uint64
 }
 
 // NewStats returns zeroed counters.

@@ -19,3 +19,8 @@ var syscallNames = map[int]string{
 	unix.SYS_SETUID: "setuid", unix.SYS_SETGID: "setgid", unix.SYS_SETREUID: "setreuid", unix.SYS_SETREGID: "setregid",
 	unix.SYS_SETRESUID: "setresuid", unix.SYS_SETRESGID: "setresgid",
 }
+
+// filterInstall reports whether nr is one of the calls by which an app
+// stacks a seccomp filter of its own; tracer/filter traces them only in that
+// use (seccomp SECCOMP_SET_MODE_FILTER, prctl PR_SET_SECCOMP).
+func filterInstall(nr int) bool { return nr == unix.SYS_SECCOMP || nr == unix.SYS_PRCTL }

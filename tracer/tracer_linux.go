@@ -28,6 +28,9 @@ type process struct {
 	// preFilter: stage 2 before its filter exists (no seccomp stop yet).
 	preFilter bool
 	region    regionState
+	// ownFilter: the process (or an ancestor) stacked a seccomp filter of
+	// its own, which would see pinned opens as openat2 (pin_linux_amd64.go).
+	ownFilter bool
 }
 
 // thread is one traced task.
@@ -40,6 +43,9 @@ type thread struct {
 	// uidAtExit: an allowed setuid-family call is running; at its exit stop
 	// the process's uid is read again, so later decisions use the current one.
 	uidAtExit bool
+	// filterAtExit: a seccomp filter install is running; if it succeeds the
+	// process has a filter of its own (process.ownFilter).
+	filterAtExit bool
 }
 
 type pendingCall struct {
@@ -75,6 +81,8 @@ type tracer struct {
 	// stop, before that chroot can take effect, so no lookup ever uses a
 	// stale root.
 	rootsShared bool
+	// pin says whether allowed opens are pinned (pin_linux_amd64.go).
+	pin pinConfig
 	// reader and capture are the decoder's, reused by every seccomp stop.
 	reader  memReader
 	capture capture
@@ -131,6 +139,11 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 	}
 	defer region.Close()
 	t.region = region
+	if cfg.NoPin {
+		t.log.Info("opens are not pinned (--pin-opens=false): a symlink swapped in after the check can redirect an allowed open")
+	} else if t.pin, err = probePin(t.proc); err != nil {
+		t.log.Warn("opens cannot be pinned; a symlink swapped in after the check can redirect an allowed open", "err", err)
+	}
 
 	pid, err := t.start()
 	if err != nil {
@@ -293,6 +306,7 @@ func (t *tracer) thread(tid int) *thread {
 	p.exe, _ = t.proc.Exe(st.Tgid)
 	if parent, ok := t.procs[st.PPid]; ok {
 		p.parentExe = parent.exe
+		p.ownFilter = parent.ownFilter // filters are inherited
 	} else if st.PPid != 0 {
 		p.parentExe, _ = t.proc.Exe(st.PPid)
 	}
@@ -360,6 +374,14 @@ func (t *tracer) seccompStop(th *thread) error {
 	if reloc.IsMemory(regs.Nr()) {
 		return t.memoryStop(th, &regs)
 	}
+	if filterInstall(regs.Nr()) {
+		// The app stacks a seccomp filter of its own (the filter traces
+		// only that use of seccomp and prctl). Nothing to decide; whether
+		// a filter went in is known at the exit (libseccomp probes flags
+		// with a NULL program, which fails).
+		th.filterAtExit = true
+		return sys.Syscall(th.tid, 0)
+	}
 	name, ok := syscallNames[regs.Nr()]
 	if !ok {
 		// The filter traced something we have no decoder for: a mismatch
@@ -420,12 +442,15 @@ func (t *tracer) seccompStop(th *thread) error {
 	if best.Verdict != policy.Block {
 		// The kernel must use what was checked: move the checked bytes where
 		// the app cannot rewrite them.
-		switch t.relocate(th, name, &regs, cp) {
+		switch r, why := t.relocate(th, name, &regs, cp); r {
 		case relocRestarted:
 			return nil
 		case relocDenied:
+			if why == "" {
+				why = "checked arguments could not be protected from rewriting (argument region)"
+			}
 			best = policy.Decision{Verdict: policy.Block, Action: "Block", PolicyName: "DefaultPosture", Alert: true,
-				Message: "checked arguments could not be protected from rewriting (argument region)"}
+				Message: why}
 		}
 	}
 	t.stats.decided(best.Verdict)
@@ -479,6 +504,13 @@ func (t *tracer) syscallExit(th *thread) error {
 		th.uidAtExit = false
 		if st, err := t.proc.ReadStatus(th.tid); err == nil {
 			th.proc.uid = st.UID
+		}
+	}
+	if th.filterAtExit {
+		th.filterAtExit = false
+		var regs sys.Regs
+		if err := sys.GetRegs(th.tid, &regs); err != nil || regs.Ret() == 0 {
+			th.proc.ownFilter = true // unreadable: assume it went in
 		}
 	}
 	p := th.pending
@@ -668,11 +700,11 @@ func (m *memReader) Bytes(addr uint64, n int) ([]byte, error) {
 }
 
 func (m *memReader) Resolve(dirfd int, path string, flags procfs.Flags) (string, error) {
-	abs, err := m.t.proc.Resolve(m.t.task(m.th), dirfd, path, flags)
+	w, err := m.t.proc.ResolvePlain(m.t.task(m.th), dirfd, path, flags)
 	if m.cap != nil {
-		m.cap.resolve(dirfd, path, flags, abs)
+		m.cap.resolve(dirfd, path, flags, w)
 	}
-	return abs, err
+	return w.Path, err
 }
 
 // Owner stats path in the thread's root when a rule asks (the tracee is

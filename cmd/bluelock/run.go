@@ -39,6 +39,7 @@ type runFlags struct {
 	metricsAddr string
 	logLevel    string
 	protect     string
+	pinOpens    bool
 	sources     source.Config
 }
 
@@ -64,6 +65,8 @@ func (f *runFlags) register(fs *flag.FlagSet, getenv func(string) string) {
 	fs.StringVar(&f.metricsAddr, "metrics-addr", getenv("BLUELOCK_METRICS_ADDR"), "serve Prometheus metrics on this address (off when empty) (BLUELOCK_METRICS_ADDR)")
 	fs.StringVar(&f.protect, "protect-ports", envOr(getenv, "BLUELOCK_PROTECT_PORTS", "auto"),
 		"local ports traced processes may not connect to: auto (the policy APIs and the sidekick's), none, or a list (BLUELOCK_PROTECT_PORTS)")
+	fs.BoolVar(&f.pinOpens, "pin-opens", getenv("BLUELOCK_PIN_OPENS") != "false",
+		"hand allowed opens to the kernel as openat2 of the checked path with RESOLVE_NO_SYMLINKS, so a symlink swapped in after the check cannot redirect them (BLUELOCK_PIN_OPENS)")
 	fs.StringVar(&f.logLevel, "log-level", envOr(getenv, "BLUELOCK_LOG_LEVEL", "info"), "debug, info, warn or error (BLUELOCK_LOG_LEVEL)")
 	f.sources.RegisterFlags(fs)
 }
@@ -197,6 +200,7 @@ func run(cmd []string, f runFlags, getenv func(string) string, logger *slog.Logg
 		Logger:         logger,
 		Stats:          stats,
 		Signals:        sigs,
+		NoPin:          !f.pinOpens,
 	})
 }
 

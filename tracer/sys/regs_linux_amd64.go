@@ -27,6 +27,10 @@ func SetRegs(tid int, r *Regs) error {
 // in orig_rax (rax holds -ENOSYS on entry and the result on exit).
 func (r *Regs) Nr() int { return int(int64(r.r.Orig_rax)) }
 
+// SetNr replaces the syscall about to run (at a seccomp stop the kernel then
+// runs the filters again on the new number).
+func (r *Regs) SetNr(nr int) { r.r.Orig_rax = uint64(nr) }
+
 // Arg returns syscall argument i (0..5) in the x86_64 syscall ABI order.
 func (r *Regs) Arg(i int) uint64 {
 	switch i {

@@ -1,0 +1,194 @@
+package tracer
+
+import (
+	"encoding/binary"
+	"fmt"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/bluelock/bluelock/tracer/procfs"
+	"github.com/bluelock/bluelock/tracer/reloc"
+	"github.com/bluelock/bluelock/tracer/sys"
+)
+
+// Pinned opens. Relocation fixes the bytes of a path, but the kernel walks
+// the file system again after the check, and a symlink swapped in between
+// (race-symlink-swap in the bypass suite) sends it to a file that was never
+// checked. So an allowed open, openat or creat is handed to the kernel as
+// openat2 of the path the check resolved, spelled without symlinks
+// (procfs.Walked.Plain), with RESOLVE_NO_SYMLINKS: the kernel's walk can then
+// only reach what was checked, or fail. A link swapped in fails with ELOOP;
+// a link that changed target (a ConfigMap's ..data) leaves the old target,
+// which is what was checked, or ENOENT if it is gone.
+//
+// What the kernel no longer does itself, because it follows no link:
+//   - fs.protected_symlinks, applied here (procfs.MayFollow);
+//   - nothing else: permissions are checked on the directories of the
+//     spelled path, which the app could name itself, and the final
+//     component keeps its meaning (the walk follows it only where the
+//     syscall would; O_NOFOLLOW, O_CREAT|O_EXCL and trailing slashes are
+//     kept).
+//
+// Not pinned, relocated as written instead (the race stays open for them,
+// docs/security.md): paths through /proc/<pid>/fd, cwd, root, exe, ns and
+// map_files (objects, not names); walks that started in a deleted
+// directory; tracees after a chroot (their view is not ours); openat2 calls
+// with resolve flags of their own or a larger open_how; processes that
+// stacked a seccomp filter of their own (the kernel runs it again on the
+// rewritten call and it may refuse openat2); kernels or runtimes without
+// openat2.
+
+// pinConfig is what the tracer learnt at start about pinning.
+type pinConfig struct {
+	enabled bool // openat2 with RESOLVE_NO_SYMLINKS works here
+	// protectedSymlinks is fs.protected_symlinks.
+	protectedSymlinks bool
+}
+
+// probePin tells whether openat2 with RESOLVE_NO_SYMLINKS works for us: the
+// kernel has it (5.6) and no seccomp profile of the runtime refuses it. Our
+// tracees run under the same profile.
+func probePin(p procfs.Proc) (pinConfig, error) {
+	fd, err := unix.Openat2(unix.AT_FDCWD, "/", &unix.OpenHow{
+		Flags:   unix.O_PATH | unix.O_CLOEXEC,
+		Resolve: unix.RESOLVE_NO_SYMLINKS,
+	})
+	if err != nil {
+		return pinConfig{}, fmt.Errorf("openat2 RESOLVE_NO_SYMLINKS: %w", err)
+	}
+	_ = unix.Close(fd)
+	return pinConfig{enabled: true, protectedSymlinks: p.ProtectedSymlinks()}, nil
+}
+
+// openHowSize is sizeof(struct open_how), version 0.
+const openHowSize = 24
+
+// Open flags the kernel keeps (include/linux/fcntl.h VALID_OPEN_FLAGS, as
+// x86-64 spells them) and the ones it keeps with O_PATH (O_PATH_FLAGS).
+const (
+	validOpenFlags = unix.O_RDONLY | unix.O_WRONLY | unix.O_RDWR | unix.O_CREAT | unix.O_EXCL |
+		unix.O_NOCTTY | unix.O_TRUNC | unix.O_APPEND | unix.O_NONBLOCK | unix.O_SYNC | unix.O_DSYNC |
+		unix.O_ASYNC | unix.O_DIRECT | unix.O_LARGEFILE | unix.O_DIRECTORY | unix.O_NOFOLLOW |
+		unix.O_NOATIME | unix.O_CLOEXEC | unix.O_PATH | unix.O_TMPFILE
+	oPathFlags = unix.O_DIRECTORY | unix.O_NOFOLLOW | unix.O_PATH | unix.O_CLOEXEC
+	// willCreate: O_CREAT or __O_TMPFILE (O_TMPFILE without O_DIRECTORY).
+	willCreate = unix.O_CREAT | (unix.O_TMPFILE &^ unix.O_DIRECTORY)
+)
+
+// legacyHow is the open_how that open(2) and openat(2) build from their
+// flags and mode (fs/open.c build_open_how): openat2 refuses what they
+// silently drop (unknown bits, a mode without O_CREAT, flags beside O_PATH),
+// so a pinned call must be handed what they would have used.
+func legacyHow(flags, mode uint64) unix.OpenHow {
+	f := uint64(uint32(flags)) & validOpenFlags
+	if f&unix.O_PATH != 0 {
+		f &= oPathFlags
+	}
+	m := uint64(uint16(mode)) & 0o7777
+	if f&willCreate == 0 {
+		m = 0
+	}
+	return unix.OpenHow{Flags: f, Mode: m}
+}
+
+// mustBeDir reports whether path, as written, names a directory whatever
+// its last component is ("dir/", "dir/.", "a/.."): the spelled path keeps
+// that with a trailing slash.
+func mustBeDir(path string) bool {
+	return strings.HasSuffix(path, "/") || path == "." || path == ".." ||
+		strings.HasSuffix(path, "/.") || strings.HasSuffix(path, "/..")
+}
+
+// pinResult says what pinOpen did.
+type pinResult uint8
+
+const (
+	pinSkipped pinResult = iota // not pinnable: relocate as written
+	pinDone                     // registers rewritten
+	pinDenied                   // fail the call; the error says why
+)
+
+// pinOpen rewrites an allowed open-family call in th's seccomp stop to
+// openat2(AT_FDCWD, plain, {flags, mode, RESOLVE_NO_SYMLINKS}) with both
+// arguments in slot.
+//
+// Precondition: runs on the tracer's locked OS thread; th is in the seccomp
+// stop regs were read at; cp is what its decoder read.
+func (t *tracer) pinOpen(th *thread, name string, regs *sys.Regs, cp *capture, slot int) (pinResult, error) {
+	if !t.pin.enabled || !t.rootsShared || th.proc.ownFilter {
+		return pinSkipped, nil
+	}
+	dirfd, pathAddr := procfs.AtFdCwd, regs.Arg(0)
+	var how unix.OpenHow
+	switch name {
+	case "open":
+		how = legacyHow(regs.Arg(1), regs.Arg(2))
+	case "creat":
+		how = legacyHow(unix.O_CREAT|unix.O_WRONLY|unix.O_TRUNC, regs.Arg(1))
+	case "openat":
+		dirfd, pathAddr = fdArg(regs.Arg(0)), regs.Arg(1)
+		how = legacyHow(regs.Arg(2), regs.Arg(3))
+	case "openat2":
+		dirfd, pathAddr = fdArg(regs.Arg(0)), regs.Arg(1)
+		b, ok := cp.bytesAt(regs.Arg(2))
+		if !ok || regs.Arg(3) != openHowSize || len(b) < openHowSize || reloc.Inside(regs.Arg(2), 1) {
+			return pinSkipped, nil
+		}
+		how = unix.OpenHow{
+			Flags:   binary.LittleEndian.Uint64(b[0:]),
+			Mode:    binary.LittleEndian.Uint64(b[8:]),
+			Resolve: binary.LittleEndian.Uint64(b[16:]),
+		}
+		if how.Resolve != 0 {
+			return pinSkipped, nil // its own rules (IN_ROOT, BENEATH, NO_XDEV) need its dirfd
+		}
+	default:
+		return pinSkipped, nil
+	}
+	if reloc.Inside(pathAddr, 1) {
+		return pinSkipped, nil // a restarted call, already pinned
+	}
+	s, ok := cp.strAt(pathAddr)
+	if !ok || s == "" {
+		return pinSkipped, nil
+	}
+	w, _, ok := cp.walkedAt(dirfd, s)
+	if !ok || w.Plain == "" {
+		return pinSkipped, nil
+	}
+	plain := w.Plain
+	if mustBeDir(s) && !strings.HasSuffix(plain, "/") {
+		plain += "/"
+	}
+	if len(plain) >= sys.PathMax {
+		return pinDenied, fmt.Errorf("resolved path of %q is %d bytes, over PATH_MAX", s, len(plain))
+	}
+	if t.pin.protectedSymlinks && len(w.Links) > 0 {
+		err := t.proc.MayFollow(t.task(th), w.Links, func() (int, error) {
+			st, err := t.proc.ReadStatus(th.tid)
+			return st.FSUID, err
+		})
+		if err != nil {
+			return pinDenied, err
+		}
+	}
+	how.Resolve = unix.RESOLVE_NO_SYMLINKS
+	var hb [openHowSize]byte
+	binary.LittleEndian.PutUint64(hb[0:], how.Flags)
+	binary.LittleEndian.PutUint64(hb[8:], how.Mode)
+	binary.LittleEndian.PutUint64(hb[16:], how.Resolve)
+	addrs, err := t.region.Put(slot, append([]byte(plain), 0), hb[:])
+	if err != nil {
+		return pinDenied, fmt.Errorf("argument region: %w", err)
+	}
+	regs.SetNr(unix.SYS_OPENAT2)
+	regs.SetArg(0, atFdCwdReg)
+	regs.SetArg(1, addrs[0])
+	regs.SetArg(2, addrs[1])
+	regs.SetArg(3, openHowSize)
+	if err := sys.SetRegs(th.tid, regs); err != nil {
+		return pinDenied, err
+	}
+	return pinDone, nil
+}
