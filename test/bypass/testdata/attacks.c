@@ -245,6 +245,45 @@ static int a_race_symlink_swap(void) {
 	return stopped("symlink swap race");
 }
 
+// A second thread exchanges a real directory (holding an ordinary "token")
+// with a symlink to the secret's directory while the main thread opens
+// DIR/token: the swap is in the middle of the path, not at its end.
+static char dswap[8192], dswap_other[8192];
+static void *dir_swapper(void *arg) {
+	(void)arg;
+	while (!stop_flag)
+		syscall(SYS_renameat2, AT_FDCWD, dswap, AT_FDCWD, dswap_other, 2 /* RENAME_EXCHANGE */);
+	return NULL;
+}
+
+static int a_race_dir_swap(void) {
+	char decoy[8192 + 16];
+	snprintf(dswap, sizeof dswap, "%s/dswap", P_WORK);
+	snprintf(dswap_other, sizeof dswap_other, "%s/dswap.other", P_WORK);
+	if (mkdir(dswap, 0755) != 0) { perror("mkdir dswap"); return 2; }
+	snprintf(decoy, sizeof decoy, "%s/token", dswap);
+	int d = open(decoy, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	if (d < 0 || write(d, "allowed decoy\n", 14) != 14) { perror("decoy"); return 2; }
+	close(d);
+	if (symlink(P_SECRETDIR, dswap_other) != 0) { perror("symlink dswap.other"); return 2; }
+	pthread_t t;
+	pthread_create(&t, NULL, dir_swapper, NULL);
+	int wins = 0, opened = 0, tries = 5000;
+	for (int i = 0; i < tries; i++) {
+		int fd = open(decoy, O_RDONLY);
+		if (fd < 0) continue;
+		opened++;
+		if (read_is_secret(fd)) wins++;
+		close(fd);
+	}
+	stop_flag = 1;
+	pthread_join(t, NULL);
+	printf("symlink swap (directory): %d tries, %d opened, %d got the secret\n", tries, opened, wins);
+	if (wins) { printf("BYPASS: directory swap race won %d times\n", wins); return 0; }
+	errno = EACCES;
+	return stopped("directory swap race");
+}
+
 // A second thread rewrites the path buffer between the tracer's check and the
 // kernel's use.
 static char flip_buf[4096];
@@ -590,6 +629,7 @@ static const struct attack attacks[] = {
 	{"bind-mount", a_bind_mount},
 	{"userns-bind-mount", a_userns_bind_mount},
 	{"race-symlink-swap", a_race_symlink_swap},
+	{"race-dir-swap", a_race_dir_swap},
 	{"race-toctou", a_race_toctou},
 	{"exec-direct", a_exec_direct},
 	{"exec-ldso", a_exec_ldso},
