@@ -28,6 +28,9 @@
 //     read-only region mapped at a fixed address in every tracee and the
 //     argument registers pointed there, so no other thread can change what
 //     the kernel uses after the check (relocate_linux_amd64.go, tracer/reloc).
+//     Opens go further: they become openat2 of the checked, symlink-free
+//     path with RESOLVE_NO_SYMLINKS, so no link swapped into the file system
+//     can change what they open either (pin_linux_amd64.go).
 //  5. Events are built from the facet and the cached process identity
 //     (exe, parent, uid read from /proc at fork and exec) as KubeArmor Logs
 //     and Alerts, and handed to the Emitter, which must not block.

@@ -22,10 +22,11 @@ import (
 // and the kernel's lookup. So the directory the check started from is
 // prefixed and the dirfd set to AT_FDCWD; the result is resolved again and
 // must name what was checked, or the call fails closed. We prefix rather
-// than write the fully resolved path: that would change what the final
-// component means (O_NOFOLLOW and O_CREAT|O_EXCL on a symlink, a trailing
-// slash, a magic link under /proc) and the kernel would open something else
-// than the app asked for, even when nobody races.
+// than write the fully resolved path: without RESOLVE_* flags that only
+// moves the file-system race, and it changes what the final component means
+// (O_NOFOLLOW and O_CREAT|O_EXCL on a symlink, a trailing slash, a magic
+// link under /proc). Opens, which have RESOLVE_NO_SYMLINKS, are pinned
+// instead (pin_linux_amd64.go).
 
 // regionState is where a process stands with the region.
 type regionState uint8
