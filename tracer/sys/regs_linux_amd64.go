@@ -13,14 +13,14 @@ type Regs struct{ r unix.PtraceRegs }
 //
 // Precondition: called on the tracer's locked OS thread; tid is stopped.
 func GetRegs(tid int, r *Regs) error {
-	return wrap("ptrace getregs", tid, unix.PtraceGetRegs(tid, &r.r))
+	return wrap("ptrace getregs", tid, rawGetRegs(tid, &r.r))
 }
 
 // SetRegs writes tid's registers.
 //
 // Precondition: called on the tracer's locked OS thread; tid is stopped.
 func SetRegs(tid int, r *Regs) error {
-	return wrap("ptrace setregs", tid, unix.PtraceSetRegs(tid, &r.r))
+	return wrap("ptrace setregs", tid, rawSetRegs(tid, &r.r))
 }
 
 // Nr is the syscall number. At a seccomp or syscall stop the kernel keeps it
@@ -97,8 +97,7 @@ func SetArgReg(tid, i int, v uint64) error {
 	if i < 0 || i >= len(argOffset) {
 		return fmt.Errorf("ptrace pokeuser %d: no syscall argument %d", tid, i)
 	}
-	_, _, e := unix.Syscall6(unix.SYS_PTRACE, unix.PTRACE_POKEUSR, uintptr(tid), argOffset[i], uintptr(v), 0, 0)
-	if e != 0 {
+	if e := rawPtrace(unix.PTRACE_POKEUSR, tid, argOffset[i], uintptr(v)); e != 0 {
 		return wrap("ptrace pokeuser", tid, e)
 	}
 	return nil

@@ -45,13 +45,17 @@ func Seize(pid int) error {
 // Cont resumes tid, delivering sig (0 for none). No syscall-exit stop.
 //
 // Precondition: called on the tracer's locked OS thread; tid is stopped.
-func Cont(tid, sig int) error { return wrap("ptrace cont", tid, unix.PtraceCont(tid, sig)) }
+func Cont(tid, sig int) error {
+	return wrap("ptrace cont", tid, errnoErr(rawPtrace(unix.PTRACE_CONT, tid, 0, uintptr(sig))))
+}
 
 // Syscall resumes tid and asks for one syscall-exit stop, which is how the
 // tracer learns a syscall's result.
 //
 // Precondition: called on the tracer's locked OS thread; tid is stopped.
-func Syscall(tid, sig int) error { return wrap("ptrace syscall", tid, unix.PtraceSyscall(tid, sig)) }
+func Syscall(tid, sig int) error {
+	return wrap("ptrace syscall", tid, errnoErr(rawPtrace(unix.PTRACE_SYSCALL, tid, 0, uintptr(sig))))
+}
 
 // Listen leaves tid in its group-stop but lets the kernel report the next
 // SIGCONT (or other event): PTRACE_CONT here would wrongly resume a process

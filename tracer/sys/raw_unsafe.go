@@ -1,0 +1,36 @@
+//go:build linux
+
+package sys
+
+import (
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// The ptrace requests of a stop that never block (a stopped tracee answers
+// at once) go through RawSyscall: no entersyscall/exitsyscall, so the Go
+// scheduler never hands the tracer's P away mid-stop and the locked thread
+// never waits on a futex to get one back. wait4, which blocks, stays a
+// normal syscall: a raw one would keep a stop-the-world GC waiting for the
+// next tracee event.
+
+func rawPtrace(req, tid int, addr, data uintptr) unix.Errno {
+	_, _, e := unix.RawSyscall6(unix.SYS_PTRACE, uintptr(req), uintptr(tid), addr, data, 0, 0)
+	return e
+}
+
+func rawGetRegs(tid int, r *unix.PtraceRegs) error {
+	return errnoErr(rawPtrace(unix.PTRACE_GETREGS, tid, 0, uintptr(unsafe.Pointer(r))))
+}
+
+func rawSetRegs(tid int, r *unix.PtraceRegs) error {
+	return errnoErr(rawPtrace(unix.PTRACE_SETREGS, tid, 0, uintptr(unsafe.Pointer(r))))
+}
+
+func errnoErr(e unix.Errno) error {
+	if e == 0 {
+		return nil
+	}
+	return e
+}
