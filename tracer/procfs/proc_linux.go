@@ -151,25 +151,36 @@ func (r rootFS) Readlink(path string) (string, bool, bool, error) {
 	if path == "/proc" || strings.HasPrefix(path, "/proc/") {
 		host = r.proc.Mount + strings.TrimPrefix(path, "/proc")
 	}
-	var st unix.Stat_t
-	if err := unix.Lstat(host, &st); err != nil {
+	// A link can become something else between the lstat and the readlink
+	// (a rename over it, RENAME_EXCHANGE): readlink then fails with EINVAL.
+	// Look again rather than fail; each answer is a state the path really
+	// had, and a pinned open holds the kernel to the one the walk used.
+	for try := 0; ; try++ {
+		var st unix.Stat_t
+		if err := unix.Lstat(host, &st); err != nil {
+			if errors.Is(err, unix.ENOENT) {
+				return "", false, false, fs.ErrNotExist
+			}
+			return "", false, false, err
+		}
+		switch st.Mode & unix.S_IFMT {
+		case unix.S_IFLNK:
+		case unix.S_IFDIR:
+			return "", false, true, nil
+		default:
+			return "", false, false, nil
+		}
+		t, err := os.Readlink(host)
+		if err == nil {
+			return t, true, false, nil
+		}
 		if errors.Is(err, unix.ENOENT) {
 			return "", false, false, fs.ErrNotExist
 		}
-		return "", false, false, err
+		if !errors.Is(err, unix.EINVAL) || try == 3 {
+			return "", false, false, err
+		}
 	}
-	switch st.Mode & unix.S_IFMT {
-	case unix.S_IFLNK:
-	case unix.S_IFDIR:
-		return "", false, true, nil
-	default:
-		return "", false, false, nil
-	}
-	t, err := os.Readlink(host)
-	if err != nil {
-		return "", false, false, err
-	}
-	return t, true, false, nil
 }
 
 // magic resolves /proc/self, /proc/thread-self and the per-process magic
