@@ -115,7 +115,11 @@ func decode(name string, a [6]uint64, r argReader, source string, uid int) *call
 			return ""
 		}
 		abs, err := r.Resolve(dirfd, path, flags)
-		if err != nil && abs == "" {
+		if err != nil {
+			// Even with a lexical path to show (ELOOP): the walk did not
+			// reach what the kernel would, and a link that was a loop or
+			// changed under the walk can be something else when the kernel
+			// looks, so the lexical name is no basis for a decision.
 			c.fail(policy.OpFile, fmt.Errorf("%s resolve %q: %w", name, path, err))
 			return ""
 		}
@@ -159,7 +163,7 @@ func decode(name string, a [6]uint64, r argReader, source string, uid int) *call
 			break
 		}
 		abs, err := r.Resolve(dirfd, p, rf)
-		if err != nil && abs == "" {
+		if err != nil {
 			c.fail(policy.OpProcess, fmt.Errorf("%s resolve %q: %w", name, p, err))
 			break
 		}
@@ -282,7 +286,7 @@ func decode(name string, a [6]uint64, r argReader, source string, uid int) *call
 			break
 		}
 		abs, err := r.Resolve(procfs.AtFdCwd, p, 0)
-		if err != nil && abs == "" {
+		if err != nil {
 			c.fail(policy.OpSyscall, fmt.Errorf("chroot resolve %q: %w", p, err))
 			break
 		}

