@@ -8,7 +8,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/bluelock/bluelock/tracer/procfs"
-	"github.com/bluelock/bluelock/tracer/reloc"
 	"github.com/bluelock/bluelock/tracer/sys"
 )
 
@@ -132,7 +131,7 @@ func (t *tracer) pinOpen(th *thread, name string, regs *sys.Regs, cp *capture, s
 	case "openat2":
 		dirfd, pathAddr = fdArg(regs.Arg(0)), regs.Arg(1)
 		b, ok := cp.bytesAt(regs.Arg(2))
-		if !ok || regs.Arg(3) != openHowSize || len(b) < openHowSize || reloc.Inside(regs.Arg(2), 1) {
+		if !ok || regs.Arg(3) != openHowSize || len(b) < openHowSize {
 			return pinSkipped, nil
 		}
 		how = unix.OpenHow{
@@ -141,13 +140,12 @@ func (t *tracer) pinOpen(th *thread, name string, regs *sys.Regs, cp *capture, s
 			Resolve: binary.LittleEndian.Uint64(b[16:]),
 		}
 		if how.Resolve != 0 {
-			return pinSkipped, nil // its own rules (IN_ROOT, BENEATH, NO_XDEV) need its dirfd
+			// Its own rules (IN_ROOT, BENEATH, NO_XDEV) need its dirfd; and
+			// a restarted pinned call is an openat2 with NO_SYMLINKS.
+			return pinSkipped, nil
 		}
 	default:
 		return pinSkipped, nil
-	}
-	if reloc.Inside(pathAddr, 1) {
-		return pinSkipped, nil // a restarted call, already pinned
 	}
 	s, ok := cp.strAt(pathAddr)
 	if !ok || s == "" {

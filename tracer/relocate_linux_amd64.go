@@ -249,15 +249,16 @@ func (t *tracer) relocate(th *thread, name string, regs *sys.Regs, cp *capture) 
 		arg, dirfd int
 		b          []byte
 	}
+	if restarted(spec, regs, cp, slot) {
+		// Every checked argument already lies in this thread's own slot: a
+		// restarted call (ERESTARTSYS), or an app pointing there itself.
+		// What is there is what the decoder read, and nothing rewrites it
+		// before this thread's next stop. Nothing to move.
+		return relocDone, ""
+	}
 	var moves []move
 	for _, ra := range spec {
 		ptr := regs.Arg(ra.arg)
-		if reloc.Inside(ptr, 1) {
-			// Already ours: a restarted call (ERESTARTSYS) or an app that
-			// points into the read-only region; what is there is what the
-			// decoder read. Nothing to move.
-			continue
-		}
 		if ra.size > 0 {
 			b, ok := cp.bytesAt(ptr)
 			if !ok {
@@ -315,6 +316,37 @@ func (t *tracer) relocate(th *thread, name string, regs *sys.Regs, cp *capture) 
 	}
 	t.stats.Relocated.Add(1)
 	return relocDone, ""
+}
+
+// restarted reports whether every argument of spec that the decoder read
+// lies, as read, inside slot. Then the call needs no move; otherwise every
+// read argument is copied, those inside slot too, since the copies are laid
+// out from the slot's start and would overwrite them. A pointer into another
+// thread's slot is copied like any other.
+func restarted(spec []relocArg, regs *sys.Regs, cp *capture, slot int) bool {
+	read := 0
+	for _, ra := range spec {
+		ptr := regs.Arg(ra.arg)
+		var n uint64
+		if ra.size > 0 {
+			b, ok := cp.bytesAt(ptr)
+			if !ok {
+				continue
+			}
+			n = uint64(len(b))
+		} else {
+			s, ok := cp.strAt(ptr)
+			if !ok {
+				continue
+			}
+			n = uint64(len(s)) + 1
+		}
+		read++
+		if !reloc.InSlot(slot, ptr, n) {
+			return false
+		}
+	}
+	return read > 0
 }
 
 // anchor turns relative path s of argument ra into an absolute path that

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/bluelock/bluelock/tracer/reloc"
+	"github.com/bluelock/bluelock/tracer/sys"
 )
 
 // TestArgumentRegion runs testdata/region.c under the real tracer: the region
@@ -42,5 +43,41 @@ func TestArgumentRegion(t *testing.T) {
 	}
 	if stats.Relocated.Load() == 0 || stats.RelocFailedClosed.Load() != 0 {
 		t.Errorf("relocated %d, failed closed %d", stats.Relocated.Load(), stats.RelocFailedClosed.Load())
+	}
+}
+
+// TestRestartedOnlyOwnSlot: an argument is left where it is only when every
+// argument read lies in the caller's own slot. A pointer into another
+// thread's slot (every slot is readable in every tracee) must be copied: that
+// slot is rewritten at the other thread's next stop, while this call may
+// still be reading it.
+func TestRestartedOnlyOwnSlot(t *testing.T) {
+	own, other := 5, 6
+	at := func(slot int, off uint64) uint64 { return reloc.Addr + uint64(slot)*reloc.SlotSize + off }
+	cases := []struct {
+		name string
+		sys  string
+		ptrs []uint64 // argument registers holding pointers, in relocTable order
+		want bool
+	}{
+		{"own-slot", "openat", []uint64{at(own, 0)}, true},
+		{"other-thread-slot", "openat", []uint64{at(other, 0)}, false},
+		{"app-memory", "openat", []uint64{0x7000_0000}, false},
+		{"string-runs-into-next-slot", "openat", []uint64{at(own, reloc.SlotSize-4)}, false},
+		{"both-in-own-slot", "rename", []uint64{at(own, 0), at(own, 64)}, true},
+		{"one-in-own-slot-one-not", "rename", []uint64{at(own, 0), 0x7000_0000}, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var regs sys.Regs
+			var cp capture
+			for i, ra := range relocTable[c.sys] {
+				regs.SetArg(ra.arg, c.ptrs[i])
+				cp.str(c.ptrs[i], "/some/checked/path")
+			}
+			if got := restarted(relocTable[c.sys], &regs, &cp, own); got != c.want {
+				t.Fatalf("restarted = %v, want %v", got, c.want)
+			}
+		})
 	}
 }

@@ -185,8 +185,19 @@ func Touches(nr int, a [6]uint64) bool {
 	return false
 }
 
-// Inside reports whether [addr, addr+n) lies within the region: a pointer
-// argument that already points there was relocated by us (a restarted call).
+// Inside reports whether [addr, addr+n) lies within the region.
 func Inside(addr, n uint64) bool {
 	return addr >= Addr && addr+n >= addr && addr+n <= Addr+Size
+}
+
+// InSlot reports whether [addr, addr+n) lies within slot's part of the
+// region. Only a thread's own slot keeps what the tracer wrote there until
+// that thread's next stop; another thread's slot is rewritten at the other
+// thread's next stop, which can come while this call still reads it.
+func InSlot(slot int, addr, n uint64) bool {
+	if slot < 0 || slot >= NumSlots {
+		return false
+	}
+	base := Addr + uint64(slot)*SlotSize
+	return addr >= base && addr+n >= addr && addr+n <= base+SlotSize
 }

@@ -111,6 +111,31 @@ func TestInside(t *testing.T) {
 	}
 }
 
+func TestInSlot(t *testing.T) {
+	base := Addr + 3*SlotSize
+	for _, c := range []struct {
+		name    string
+		slot    int
+		addr, n uint64
+		want    bool
+	}{
+		{"start", 3, base, 1, true},
+		{"whole", 3, base, SlotSize, true},
+		{"last-byte", 3, base + SlotSize - 1, 1, true},
+		{"runs-into-next", 3, base + SlotSize - 4, 8, false},
+		{"previous-slot", 3, base - 1, 1, false},
+		{"next-slot", 3, base + SlotSize, 1, false},
+		{"other-thread", 4, base, 1, false},
+		{"wraps", 3, base, ^uint64(0), false},
+		{"bad-slot", -1, Addr, 1, false},
+		{"past-last-slot", NumSlots, Addr + Size, 1, false},
+	} {
+		if got := InSlot(c.slot, c.addr, c.n); got != c.want {
+			t.Errorf("%s: InSlot(%d, %#x, %d) = %v, want %v", c.name, c.slot, c.addr, c.n, got, c.want)
+		}
+	}
+}
+
 func TestIsMemory(t *testing.T) {
 	for _, nr := range []int{sysMmap, sysMprotect, sysMunmap, sysMremap, sysMadvise, sysShmat, sysRemapFilePages, sysPkeyMprotect} {
 		if !IsMemory(nr) {
