@@ -429,28 +429,27 @@ func fmtSscanHex(s string, v *uint64) (int, error) { return fmt.Sscanf(s, "%x", 
 // counters.
 func traceRunInStats(t *testing.T, dir string, pol Policy, stats *Stats, env []string, args ...string) runResult {
 	t.Helper()
-	wd, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chdir(dir); err != nil {
-		t.Fatal(err)
-	}
-	defer os.Chdir(wd)
+	defer chdirFor(t, dir)()
 	return traceRunStats(t, pol, stats, env, args...)
 }
 
 // traceRunIn is traceRun with the app's working directory set to dir.
 func traceRunIn(t *testing.T, dir string, pol Policy, vis Visibility, env []string, args ...string) runResult {
 	t.Helper()
+	defer chdirFor(t, dir)()
+	return traceRun(t, pol, vis, env, args...)
+}
+
+// chdirFor moves this process to dir, which Run's app inherits, and returns
+// the move back (tests here are not parallel).
+func chdirFor(t *testing.T, dir string) func() {
+	t.Helper()
 	wd, err := os.Getwd()
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Run inherits our cwd: change it for the run only (tests here are not parallel).
 	if err := os.Chdir(dir); err != nil {
 		t.Fatal(err)
 	}
-	defer os.Chdir(wd)
-	return traceRun(t, pol, vis, env, args...)
+	return func() { _ = os.Chdir(wd) }
 }

@@ -223,15 +223,15 @@ static int read_is_secret(int fd) {
 	return strncmp(buf, "allowed", 7) != 0;
 }
 
-static int a_race_symlink_swap(void) {
-	snprintf(swap_link, sizeof swap_link, "%s/swap", P_WORK);
-	snprintf(swap_tmp, sizeof swap_tmp, "%s/swap.tmp", P_WORK);
-	symlink(P_ALLOWED, swap_link);
+// race_opens opens path 5000 times while swap runs in a second thread and
+// reports how often it read the secret: "symlink swap<kind>: N tries, ..."
+// (the harness reads that line) and a BYPASS line on any win.
+static int race_opens(const char *path, void *(*swap)(void *), const char *kind, const char *what) {
 	pthread_t t;
-	pthread_create(&t, NULL, swapper, NULL);
+	pthread_create(&t, NULL, swap, NULL);
 	int wins = 0, opened = 0, tries = 5000;
 	for (int i = 0; i < tries; i++) {
-		int fd = open(swap_link, O_RDONLY);
+		int fd = open(path, O_RDONLY);
 		if (fd < 0) continue;
 		opened++;
 		if (read_is_secret(fd)) wins++;
@@ -239,10 +239,17 @@ static int a_race_symlink_swap(void) {
 	}
 	stop_flag = 1;
 	pthread_join(t, NULL);
-	printf("symlink swap: %d tries, %d opened, %d got the secret\n", tries, opened, wins);
-	if (wins) { printf("BYPASS: symlink swap race won %d times\n", wins); return 0; }
+	printf("symlink swap%s: %d tries, %d opened, %d got the secret\n", kind, tries, opened, wins);
+	if (wins) { printf("BYPASS: %s won %d times\n", what, wins); return 0; }
 	errno = EACCES;
-	return stopped("symlink swap race");
+	return stopped(what);
+}
+
+static int a_race_symlink_swap(void) {
+	snprintf(swap_link, sizeof swap_link, "%s/swap", P_WORK);
+	snprintf(swap_tmp, sizeof swap_tmp, "%s/swap.tmp", P_WORK);
+	symlink(P_ALLOWED, swap_link);
+	return race_opens(swap_link, swapper, "", "symlink swap race");
 }
 
 // A second thread exchanges a real directory (holding an ordinary "token")
@@ -266,22 +273,7 @@ static int a_race_dir_swap(void) {
 	if (d < 0 || write(d, "allowed decoy\n", 14) != 14) { perror("decoy"); return 2; }
 	close(d);
 	if (symlink(P_SECRETDIR, dswap_other) != 0) { perror("symlink dswap.other"); return 2; }
-	pthread_t t;
-	pthread_create(&t, NULL, dir_swapper, NULL);
-	int wins = 0, opened = 0, tries = 5000;
-	for (int i = 0; i < tries; i++) {
-		int fd = open(decoy, O_RDONLY);
-		if (fd < 0) continue;
-		opened++;
-		if (read_is_secret(fd)) wins++;
-		close(fd);
-	}
-	stop_flag = 1;
-	pthread_join(t, NULL);
-	printf("symlink swap (directory): %d tries, %d opened, %d got the secret\n", tries, opened, wins);
-	if (wins) { printf("BYPASS: directory swap race won %d times\n", wins); return 0; }
-	errno = EACCES;
-	return stopped("directory swap race");
+	return race_opens(decoy, dir_swapper, " (directory)", "directory swap race");
 }
 
 // A second thread swaps a symlink between a loop (it points at itself) and
@@ -305,22 +297,7 @@ static int a_race_loop_swap(void) {
 	snprintf(loop_link, sizeof loop_link, "%s/lswap", P_WORK);
 	snprintf(loop_tmp, sizeof loop_tmp, "%s/lswap.tmp", P_WORK);
 	symlink("lswap", loop_link);
-	pthread_t t;
-	pthread_create(&t, NULL, loop_swapper, NULL);
-	int wins = 0, opened = 0, tries = 5000;
-	for (int i = 0; i < tries; i++) {
-		int fd = open(loop_link, O_RDONLY);
-		if (fd < 0) continue;
-		opened++;
-		if (read_is_secret(fd)) wins++;
-		close(fd);
-	}
-	stop_flag = 1;
-	pthread_join(t, NULL);
-	printf("symlink swap (loop): %d tries, %d opened, %d got the secret\n", tries, opened, wins);
-	if (wins) { printf("BYPASS: loop swap race won %d times\n", wins); return 0; }
-	errno = EACCES;
-	return stopped("loop swap race");
+	return race_opens(loop_link, loop_swapper, " (loop)", "loop swap race");
 }
 
 // A second thread rewrites the path buffer between the tracer's check and the
