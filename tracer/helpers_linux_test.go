@@ -201,6 +201,18 @@ func helperMain(args []string) int {
 		return errnoExit(openAtPageEnd(args[1]))
 	case "open-semantics": // the opens of TestPinnedOpensKeepSemantics, one line each
 		return openSemantics()
+	case "rename-storm": // 4 threads renaming in DIR at once
+		return errnoExit(renameStorm(args[1]))
+	case "serial-fifo": // see TestSerializedCallsWaitButOpensDoNot
+		return errnoExit(serialFifo(args[1]))
+	case "serial-kill": // see TestSerializedInflightDies
+		return errnoExit(serialKill(args[1]))
+	case "reopen-fd": // open /proc/self/fd/N for reading (blocks on a FIFO without writers)
+		fd, err := unix.Open("/proc/self/fd/"+args[1], unix.O_RDONLY, 0)
+		if err == nil {
+			unix.Close(fd)
+		}
+		return errnoExit(err)
 	case "own-filter-open": // stack a filter refusing openat2, then open PATH
 		return errnoExit(ownFilterOpen(args[1]))
 	case "exit": // exit with code N

@@ -99,24 +99,41 @@ func mustBeDir(path string) bool {
 		strings.HasSuffix(path, "/.") || strings.HasSuffix(path, "/..")
 }
 
-// pinResult says what pinOpen did.
+// pinPlan is what planPin decided for one call.
+type pinPlan struct {
+	res   pinResult
+	err   error // why, for pinDenied
+	plain string
+	how   unix.OpenHow
+}
+
+// pinResult says what planPin found.
 type pinResult uint8
 
 const (
-	pinSkipped pinResult = iota // not pinnable: relocate as written
-	pinDone                     // registers rewritten
-	pinDenied                   // fail the call; the error says why
+	pinSkipped pinResult = iota // not an open, or not pinnable: relocate as written
+	pinReady                    // pinnable: applyPin will rewrite it
+	pinDenied                   // fail the call; err says why
 )
 
-// pinOpen rewrites an allowed open-family call in th's seccomp stop to
-// openat2(AT_FDCWD, plain, {flags, mode, RESOLVE_NO_SYMLINKS}) with both
-// arguments in slot.
+// isOpen reports whether name is one of the calls planPin may pin.
+func isOpen(name string) bool {
+	switch name {
+	case "open", "openat", "creat", "openat2":
+		return true
+	}
+	return false
+}
+
+// planPin works out how an allowed open-family call in th's seccomp stop is
+// pinned, without changing anything: the serializer needs to know first
+// whether it will be (serial_linux.go).
 //
 // Precondition: runs on the tracer's locked OS thread; th is in the seccomp
 // stop regs were read at; cp is what its decoder read.
-func (t *tracer) pinOpen(th *thread, name string, regs *sys.Regs, cp *capture, slot int) (pinResult, error) {
-	if !t.pin.enabled || !t.rootsShared || th.proc.ownFilter {
-		return pinSkipped, nil
+func (t *tracer) planPin(th *thread, name string, regs *sys.Regs, cp *capture) pinPlan {
+	if !isOpen(name) || !t.pin.enabled || !t.rootsShared || th.proc.ownFilter {
+		return pinPlan{}
 	}
 	dirfd, pathAddr := procfs.AtFdCwd, regs.Arg(0)
 	var how unix.OpenHow
@@ -132,7 +149,7 @@ func (t *tracer) pinOpen(th *thread, name string, regs *sys.Regs, cp *capture, s
 		dirfd, pathAddr = fdArg(regs.Arg(0)), regs.Arg(1)
 		b, ok := cp.bytesAt(regs.Arg(2))
 		if !ok || regs.Arg(3) != openHowSize || len(b) < openHowSize {
-			return pinSkipped, nil
+			return pinPlan{}
 		}
 		how = unix.OpenHow{
 			Flags:   binary.LittleEndian.Uint64(b[0:]),
@@ -142,25 +159,23 @@ func (t *tracer) pinOpen(th *thread, name string, regs *sys.Regs, cp *capture, s
 		if how.Resolve != 0 {
 			// Its own rules (IN_ROOT, BENEATH, NO_XDEV) need its dirfd; and
 			// a restarted pinned call is an openat2 with NO_SYMLINKS.
-			return pinSkipped, nil
+			return pinPlan{}
 		}
-	default:
-		return pinSkipped, nil
 	}
 	s, ok := cp.strAt(pathAddr)
 	if !ok || s == "" {
-		return pinSkipped, nil
+		return pinPlan{}
 	}
 	w, _, ok := cp.walkedAt(dirfd, s)
 	if !ok || w.Plain == "" {
-		return pinSkipped, nil
+		return pinPlan{}
 	}
 	plain := w.Plain
 	if mustBeDir(s) && !strings.HasSuffix(plain, "/") {
 		plain += "/"
 	}
 	if len(plain) >= sys.PathMax {
-		return pinDenied, fmt.Errorf("resolved path of %q is %d bytes, over PATH_MAX", s, len(plain))
+		return pinPlan{res: pinDenied, err: fmt.Errorf("resolved path of %q is %d bytes, over PATH_MAX", s, len(plain))}
 	}
 	if t.pin.protectedSymlinks && len(w.Links) > 0 {
 		err := t.proc.MayFollow(t.task(th), w.Links, func() (int, error) {
@@ -168,17 +183,25 @@ func (t *tracer) pinOpen(th *thread, name string, regs *sys.Regs, cp *capture, s
 			return st.FSUID, err
 		})
 		if err != nil {
-			return pinDenied, err
+			return pinPlan{res: pinDenied, err: err}
 		}
 	}
 	how.Resolve = unix.RESOLVE_NO_SYMLINKS
+	return pinPlan{res: pinReady, plain: plain, how: how}
+}
+
+// applyPin rewrites th's call to openat2(AT_FDCWD, plain, {flags, mode,
+// RESOLVE_NO_SYMLINKS}) with both arguments in slot.
+//
+// Precondition: as planPin; pl.res is pinReady.
+func (t *tracer) applyPin(th *thread, regs *sys.Regs, pl pinPlan, slot int) error {
 	var hb [openHowSize]byte
-	binary.LittleEndian.PutUint64(hb[0:], how.Flags)
-	binary.LittleEndian.PutUint64(hb[8:], how.Mode)
-	binary.LittleEndian.PutUint64(hb[16:], how.Resolve)
-	addrs, err := t.region.Put(slot, append([]byte(plain), 0), hb[:])
+	binary.LittleEndian.PutUint64(hb[0:], pl.how.Flags)
+	binary.LittleEndian.PutUint64(hb[8:], pl.how.Mode)
+	binary.LittleEndian.PutUint64(hb[16:], pl.how.Resolve)
+	addrs, err := t.region.Put(slot, append([]byte(pl.plain), 0), hb[:])
 	if err != nil {
-		return pinDenied, fmt.Errorf("argument region: %w", err)
+		return fmt.Errorf("argument region: %w", err)
 	}
 	// One SETREGS: measured cheaper than a PTRACE_POKEUSER per changed
 	// register (three or four of them here), 21.0 against 22.8 µs per
@@ -188,8 +211,5 @@ func (t *tracer) pinOpen(th *thread, name string, regs *sys.Regs, cp *capture, s
 	regs.SetArg(1, addrs[0])
 	regs.SetArg(2, addrs[1])
 	regs.SetArg(3, openHowSize)
-	if err := sys.SetRegs(th.tid, regs); err != nil {
-		return pinDenied, err
-	}
-	return pinDone, nil
+	return sys.SetRegs(th.tid, regs)
 }

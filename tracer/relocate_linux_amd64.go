@@ -193,7 +193,7 @@ const (
 // stop regs were read at.
 //
 // why, for relocDenied, says why when it is not the region's fault.
-func (t *tracer) relocate(th *thread, name string, regs *sys.Regs, cp *capture) (res relocResult, why string) {
+func (t *tracer) relocate(th *thread, name string, regs *sys.Regs, cp *capture, pin pinPlan) (res relocResult, why string) {
 	spec, ok := relocTable[name]
 	if !ok || t.region == nil {
 		return relocDone, ""
@@ -235,15 +235,20 @@ func (t *tracer) relocate(th *thread, name string, regs *sys.Regs, cp *capture) 
 		t.log.Warn("argument region slots exhausted; failing the call closed", "tid", th.tid, "slots", reloc.NumSlots)
 		return relocDenied, ""
 	}
-	switch r, err := t.pinOpen(th, name, regs, cp, slot); r {
-	case pinDone:
+	switch pin.res {
+	case pinReady:
+		if err := t.applyPin(th, regs, pin, slot); err != nil {
+			pin = pinPlan{res: pinDenied, err: err}
+			break
+		}
 		t.stats.Relocated.Add(1)
 		t.stats.PinnedOpens.Add(1)
 		return relocDone, ""
-	case pinDenied:
+	}
+	if pin.res == pinDenied {
 		t.stats.RelocFailedClosed.Add(1)
-		t.log.Debug("open cannot be pinned; denying", "tid", th.tid, "err", err)
-		return relocDenied, "open could not be pinned to the checked file: " + err.Error()
+		t.log.Debug("open cannot be pinned; denying", "tid", th.tid, "err", pin.err)
+		return relocDenied, "open could not be pinned to the checked file: " + pin.err.Error()
 	}
 	type move struct {
 		arg, dirfd int

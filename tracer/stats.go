@@ -39,6 +39,9 @@ type Stats struct {
 	// PinnedOpens counts the relocated opens handed to the kernel as
 	// openat2 of their symlink-free path (pin_linux_amd64.go).
 	PinnedOpens atomic.Uint64
+	// ParkedCalls counts path calls that waited for another to finish
+	// (serial_linux.go).
+	ParkedCalls atomic.Uint64
 }
 
 // NewStats returns zeroed counters.

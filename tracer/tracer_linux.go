@@ -83,6 +83,13 @@ type tracer struct {
 	rootsShared bool
 	// pin says whether allowed opens are pinned (pin_linux_amd64.go).
 	pin pinConfig
+	// inflight is the thread whose serialized path call may still be
+	// running since its check (0: none), interrupted whether it was asked to
+	// stop, and parked the threads whose serialized calls wait, in their
+	// seccomp stops, to be decided after it (serial_linux.go).
+	inflight    int
+	interrupted bool
+	parked      []int
 	// reader and capture are the decoder's, reused by every seccomp stop.
 	reader  memReader
 	capture capture
@@ -226,6 +233,9 @@ func (t *tracer) loop() (int, error) {
 //
 // Precondition: runs on the tracer's locked OS thread.
 func (t *tracer) handle(tid int, ws unix.WaitStatus) {
+	// Any report of the thread in flight means its call is over, or was
+	// interrupted and will trap again from its entry (serial_linux.go).
+	t.endInflight(tid)
 	switch {
 	case ws.Exited() || ws.Signaled():
 		t.gone(tid, ws)
@@ -279,6 +289,7 @@ func (t *tracer) handle(tid int, ws unix.WaitStatus) {
 		t.log.Error("cannot handle tracee stop; killing it", "tid", tid, "err", err)
 		_ = unix.Kill(tid, unix.SIGKILL)
 	}
+	t.drainParked()
 }
 
 // thread returns the state of tid, creating it from /proc the first time we
@@ -319,6 +330,7 @@ func (t *tracer) thread(tid int) *thread {
 // process, remember its exit code.
 func (t *tracer) gone(tid int, ws unix.WaitStatus) {
 	t.slots.Release(tid)
+	t.unpark(tid)
 	if th, ok := t.thr[tid]; ok {
 		delete(t.thr, tid)
 		t.stats.Tracees.Add(-1)
@@ -389,6 +401,13 @@ func (t *tracer) seccompStop(th *thread) error {
 		t.log.Warn("traced syscall without a decoder", "nr", regs.Nr())
 		return sys.Cont(th.tid, 0)
 	}
+	if serialized(name) && t.inflight != 0 && t.inflight != th.tid && t.cfg.Policy.MayBlock(policy.OpFile) {
+		// Another checked path call is between its check and its end: this
+		// one is decided after it, so neither can change the tree under
+		// the other (serial_linux.go). It stays in its seccomp stop meanwhile.
+		t.park(th.tid)
+		return nil
+	}
 	t.stats.trapped(name)
 	var args [6]uint64
 	for i := range args {
@@ -439,10 +458,20 @@ func (t *tracer) seccompStop(th *thread) error {
 	if best.Verdict != policy.Block && name == "chroot" {
 		t.rootsShared = false
 	}
+	var pin pinPlan
+	if best.Verdict != policy.Block {
+		pin = t.planPin(th, name, &regs, cp)
+		if t.mustSerialize(name, pin) && t.inflight != 0 && t.inflight != th.tid {
+			// An open that cannot be pinned meets a path call in flight:
+			// decide it again after that one (serial_linux.go).
+			t.park(th.tid)
+			return nil
+		}
+	}
 	if best.Verdict != policy.Block {
 		// The kernel must use what was checked: move the checked bytes where
 		// the app cannot rewrite them.
-		switch r, why := t.relocate(th, name, &regs, cp); r {
+		switch r, why := t.relocate(th, name, &regs, cp, pin); r {
 		case relocRestarted:
 			return nil
 		case relocDenied:
@@ -454,6 +483,9 @@ func (t *tracer) seccompStop(th *thread) error {
 		}
 	}
 	t.stats.decided(best.Verdict)
+	if best.Verdict != policy.Block && t.mustSerialize(name, pin) {
+		t.inflight, t.interrupted = th.tid, false
+	}
 
 	ev := Event{Facet: facet, Decision: best}
 	switch {
