@@ -76,6 +76,8 @@ func TestMetrics(t *testing.T) {
 	s := tracer.NewStats()
 	s.Unreadable.Add(2)
 	s.Tracees.Add(3)
+	s.PinnedOpens.Add(5)
+	s.ParkedCalls.Add(7)
 	h, err := newMetricsHandler(s)
 	if err != nil {
 		t.Fatal(err)
@@ -88,6 +90,9 @@ func TestMetrics(t *testing.T) {
 		"bluelock_tracer_tracees 3",
 		`bluelock_tracer_decisions_total{verdict="Block"} 0`,
 		"bluelock_tracer_failed_closed_total 0",
+		"bluelock_tracer_pinned_opens_total 5",
+		"bluelock_tracer_parked_calls_total 7",
+		"bluelock_tracer_relocated_total 0",
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("metrics lack %q:\n%s", want, body)

@@ -27,6 +27,14 @@ type statsCollector struct {
 	tracees      *prometheus.Desc
 	traceesTotal *prometheus.Desc
 	events       *prometheus.Desc
+	// counters are the plain counters of Stats, each read at scrape time.
+	counters []statsCounter
+}
+
+// statsCounter is one unlabelled counter of tracer.Stats.
+type statsCounter struct {
+	desc *prometheus.Desc
+	read func() uint64
 }
 
 func newStatsCollector(s *tracer.Stats) *statsCollector {
@@ -40,12 +48,23 @@ func newStatsCollector(s *tracer.Stats) *statsCollector {
 		tracees:      prometheus.NewDesc("bluelock_tracer_tracees", "Traced threads alive now.", nil, nil),
 		traceesTotal: prometheus.NewDesc("bluelock_tracer_tracees_total", "Traced threads seen.", nil, nil),
 		events:       prometheus.NewDesc("bluelock_tracer_events_total", "Events handed to the emitter.", nil, nil),
+		counters: []statsCounter{
+			{prometheus.NewDesc("bluelock_tracer_relocated_total", "Allowed syscalls whose checked arguments were moved into the read-only region.", nil, nil), s.Relocated.Load},
+			{prometheus.NewDesc("bluelock_tracer_pinned_opens_total", "Relocated opens handed to the kernel as openat2 of the checked, symlink-free path.", nil, nil), s.PinnedOpens.Load},
+			{prometheus.NewDesc("bluelock_tracer_region_injected_total", "Processes the argument region was mapped into.", nil, nil), s.RegionInjected.Load},
+			{prometheus.NewDesc("bluelock_tracer_reloc_failed_closed_total", "Allowed syscalls denied because their arguments could not be relocated or pinned.", nil, nil), s.RelocFailedClosed.Load},
+			{prometheus.NewDesc("bluelock_tracer_region_refusals_total", "Memory syscalls refused for touching the argument region's block.", nil, nil), s.RegionRefusals.Load},
+			{prometheus.NewDesc("bluelock_tracer_parked_calls_total", "Path syscalls that waited for another to finish (serialized path calls).", nil, nil), s.ParkedCalls.Load},
+		},
 	}
 }
 
 func (c *statsCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.syscalls, c.decisions, c.unreadable, c.failedClosed, c.postExec, c.tracees, c.traceesTotal, c.events} {
 		ch <- d
+	}
+	for _, k := range c.counters {
+		ch <- k.desc
 	}
 }
 
@@ -62,6 +81,9 @@ func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.tracees, prometheus.GaugeValue, float64(c.stats.Tracees.Load()))
 	ch <- prometheus.MustNewConstMetric(c.traceesTotal, prometheus.CounterValue, float64(c.stats.TraceesTotal.Load()))
 	ch <- prometheus.MustNewConstMetric(c.events, prometheus.CounterValue, float64(c.stats.Events.Load()))
+	for _, k := range c.counters {
+		ch <- prometheus.MustNewConstMetric(k.desc, prometheus.CounterValue, float64(k.read()))
+	}
 }
 
 // newMetricsHandler serves the tracer's counters from a private registry

@@ -40,6 +40,12 @@ var metrics = map[string][]string{
 	"bluelock_tracer_tracees":                    {},
 	"bluelock_tracer_tracees_total":              {},
 	"bluelock_tracer_events_total":               {},
+	"bluelock_tracer_relocated_total":            {},
+	"bluelock_tracer_pinned_opens_total":         {},
+	"bluelock_tracer_region_injected_total":      {},
+	"bluelock_tracer_reloc_failed_closed_total":  {},
+	"bluelock_tracer_region_refusals_total":      {},
+	"bluelock_tracer_parked_calls_total":         {},
 }
 
 // histograms expose _bucket, _sum and _count series.
