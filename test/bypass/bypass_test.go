@@ -290,11 +290,25 @@ func TestAttacks(t *testing.T) {
 			attackEnv := []string{"RACE_TRIES=" + strconv.Itoa(raceTries)}
 
 			if a.control {
-				v := newVictim(t, e, a.policy)
-				r := run(ctx, t, []string{e.attacks, a.name, v.root}, attackEnv, nil)
-				works := r.bypassed(v.secret)
-				if a.want == measured {
-					works = raceWins(r.stdout) > 0
+				// A race can lose natively too, on a busy machine (make test
+				// runs packages side by side); a race that loses three
+				// times running proves nothing.
+				tries := 1
+				if strings.HasPrefix(a.name, "race-") {
+					tries = 3
+				}
+				var r result
+				var works bool
+				for range tries {
+					v := newVictim(t, e, a.policy)
+					r = run(ctx, t, []string{e.attacks, a.name, v.root}, attackEnv, nil)
+					works = r.bypassed(v.secret)
+					if a.want == measured {
+						works = raceWins(r.stdout) > 0
+					}
+					if works {
+						break
+					}
 				}
 				if !works && a.name == "sys-int80" && r.signal == syscall.SIGSEGV {
 					// Some hypervisors (this CI's PVM guests among them) do not deliver
