@@ -20,20 +20,19 @@ import (
 //
 // Every way to change what a path names is itself one of these calls, all
 // traced (mounts are refused). So, when a rule could block a file, they run
-// one at a time: an allowed one is "in flight" from its decision until its
-// thread is next reported (any stop, or its exit), and any other that traps
-// meanwhile waits, undecided, in its seccomp stop. Whatever a call checked,
-// no tracee can change before the kernel has used it. Processes outside the
+// one at a time: an allowed one is "in flight" from its decision to its exit
+// stop (or its thread's death), and any other that traps meanwhile waits,
+// undecided, in its seccomp stop until then. Whatever a call checked, no
+// tracee can change before the kernel has used it. Processes outside the
 // traced tree (another container on a shared volume) are not held back.
 //
-// No exit stop is taken for this: a thread is reported again only after
-// its call has ended, or was interrupted and will be restarted (and so
-// trapped and decided) from its entry. When a call has to wait, the thread
-// in flight is sent PTRACE_INTERRUPT once, so that report comes as soon as
-// its call is over, even if it then computes for a long time without
-// another syscall. So the cost falls only on contention: a wait, and one
-// interrupt stop. A call that blocks for good in the kernel (a hung NFS
-// server) holds back the others of the set until it returns.
+// Cost: one exit stop per allowed call of the set, and waiting, which only
+// these calls do. An exit stop, not PTRACE_INTERRUPT of the thread in flight
+// when another has to wait: the interrupt made blocking calls of that thread
+// restart or fail with EINTR (epoll_wait), and a FIFO open that restarted
+// could miss a writer that came and went meanwhile. A call that blocks in
+// the kernel (a hung NFS server, a FIFO opened through /proc/self/fd)
+// holds back the others of the set until it returns.
 
 // serialized reports whether name is a path call the kernel walks again
 // without RESOLVE_* flags, and that is not checked otherwise: opens are
@@ -94,10 +93,6 @@ func (t *tracer) unpark(tid int) {
 // Precondition: runs on the tracer's locked OS thread; every parked tid is
 // in the seccomp stop it was parked at (a tracee leaves that stop only when
 // we resume it, or by dying, which unpark handles).
-//
-// Then, if calls still wait, the thread in flight is interrupted (once per
-// time in flight), so that it is reported as soon as its call is over: it
-// might otherwise run, or sleep in an untraced call, for as long as it likes.
 func (t *tracer) drainParked() {
 	for t.inflight == 0 && len(t.parked) > 0 {
 		tid := t.parked[0]
@@ -110,13 +105,5 @@ func (t *tracer) drainParked() {
 			t.log.Error("cannot decide a waiting call; killing its thread", "tid", tid, "err", err)
 			_ = unix.Kill(tid, unix.SIGKILL)
 		}
-	}
-	if t.inflight == 0 || len(t.parked) == 0 || t.interrupted {
-		return
-	}
-	t.interrupted = true
-	if err := sys.Interrupt(t.inflight); err != nil {
-		// Gone already: its exit report ends its time in flight.
-		t.log.Debug("interrupt the thread in flight", "tid", t.inflight, "err", err)
 	}
 }

@@ -37,13 +37,12 @@ func TestSerializedRenameStorm(t *testing.T) {
 	t.Logf("%d calls waited", stats.ParkedCalls.Load())
 }
 
-// TestSerializedBlockedCallYields: an open that cannot be pinned (a FIFO
-// reopened through /proc/self/fd) is in flight and blocks in the kernel. A
-// rename of another thread waits for it only until the interrupt restarts
-// it: the rename completes while the open still has no writer, and the open
-// completes later. A serializer that waited for the blocked open would hang
-// here (the run's 60 s context ends it).
-func TestSerializedBlockedCallYields(t *testing.T) {
+// TestSerializedCallsWaitButOpensDoNot: an open that cannot be pinned (a
+// FIFO reopened through /proc/self/fd) is in flight and blocks in the
+// kernel; a rename of another thread waits for it, and a pinned open, which
+// never waits, unblocks it. A serializer that made pinned opens wait would
+// hang here (the run's 60 s context ends it).
+func TestSerializedCallsWaitButOpensDoNot(t *testing.T) {
 	dir := t.TempDir()
 	stats := NewStats()
 	args, env := helper(t, "serial-fifo", dir)
@@ -57,13 +56,18 @@ func TestSerializedBlockedCallYields(t *testing.T) {
 }
 
 // TestSerializedInflightDies: the call in flight is a child's, blocked in
-// the kernel, and the child is killed. Its death must end its time in
-// flight, or the next rename would wait for ever.
+// the kernel; a rename waits for it; the child is killed. Its death must end
+// its time in flight, or the rename would wait for ever.
 func TestSerializedInflightDies(t *testing.T) {
 	dir := t.TempDir()
+	stats := NewStats()
 	args, env := helper(t, "serial-kill", dir)
-	if res := traceRunStats(t, fileRules, NewStats(), env, args...); res.code != 0 {
+	res := traceRunStats(t, fileRules, stats, env, args...)
+	if res.code != 0 {
 		t.Fatalf("exit %d:\n%s", res.code, res.stdout)
+	}
+	if n := stats.ParkedCalls.Load(); n == 0 {
+		t.Error("the rename never waited for the child's open in flight")
 	}
 }
 
@@ -98,7 +102,7 @@ func renameStorm(dir string) error {
 	return <-errs
 }
 
-// serialFifo is TestSerializedBlockedCallYields's tracee.
+// serialFifo is TestSerializedCallsWaitButOpensDoNot's tracee.
 func serialFifo(dir string) error {
 	fifo := filepath.Join(dir, "fifo")
 	if err := unix.Mkfifo(fifo, 0o600); err != nil {
@@ -111,31 +115,42 @@ func serialFifo(dir string) error {
 	if err := os.WriteFile(filepath.Join(dir, "x"), nil, 0o644); err != nil {
 		return err
 	}
-	tid := make(chan int, 1)
-	done := make(chan error, 1)
-	go func() { // reopen the FIFO for reading: blocks until a writer comes
+	tids := make(chan int, 2)
+	done := make(chan error, 3)
+	go func() { // T1: reopen the FIFO for reading; blocks until a writer comes
 		runtime.LockOSThread()
-		tid <- unix.Gettid()
+		tids <- unix.Gettid()
 		fd, err := unix.Open("/proc/self/fd/"+strconv.Itoa(rfd), unix.O_RDONLY, 0)
 		if err == nil {
 			unix.Close(fd)
 		}
 		done <- err
 	}()
-	waitFor(<-tid, 'S', unix.SYS_OPENAT) // blocked in the kernel, in flight
-	if err := os.Rename(filepath.Join(dir, "x"), filepath.Join(dir, "y")); err != nil {
-		return err
+	waitFor(<-tids, 'S', unix.SYS_OPENAT) // T1 blocked in the kernel, in flight
+	go func() {                           // T2: a rename, which waits for T1
+		runtime.LockOSThread()
+		tids <- unix.Gettid()
+		done <- os.Rename(filepath.Join(dir, "x"), filepath.Join(dir, "y"))
+	}()
+	waitFor(<-tids, 't', unix.SYS_RENAMEAT) // T2 held in its seccomp stop
+	go func() {                             // T3: a pinned open for writing, which must not wait; it frees T1
+		fd, err := unix.Open(fifo, unix.O_WRONLY, 0)
+		if err == nil {
+			unix.Close(fd)
+		}
+		done <- err
+	}()
+	for range 3 {
+		if err := <-done; err != nil {
+			return err
+		}
 	}
-	fd, err := unix.Open(fifo, unix.O_WRONLY, 0) // a pinned open: frees the reader
-	if err != nil {
-		return err
-	}
-	unix.Close(fd)
-	return <-done
+	return nil
 }
 
 // serialKill is TestSerializedInflightDies's tracee: a child blocks in an
-// unpinned open (in flight) and is killed; renames must go on.
+// unpinned open (in flight), a thread's rename waits for it, then the child
+// is killed.
 func serialKill(dir string) error {
 	fifo := filepath.Join(dir, "fifo")
 	if err := unix.Mkfifo(fifo, 0o600); err != nil {
@@ -145,8 +160,7 @@ func serialKill(dir string) error {
 	if err != nil {
 		return err
 	}
-	x, y := filepath.Join(dir, "x"), filepath.Join(dir, "y")
-	if err := os.WriteFile(x, nil, 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "x"), nil, 0o644); err != nil {
 		return err
 	}
 	self, _ := os.Executable()
@@ -157,30 +171,47 @@ func serialKill(dir string) error {
 		return err
 	}
 	pid := child.Process.Pid
-	waitForTask(pid, pid, 'S', unix.SYS_OPENAT) // blocked, in flight
-	if err := os.Rename(x, y); err != nil {     // interrupts it; it traps again
-		return err
-	}
-	waitForTask(pid, pid, 'S', unix.SYS_OPENAT) // in flight again
+	waitForTask(pid, 0, 'S', unix.SYS_OPENAT) // the child blocked, in flight
+	tids := make(chan int, 1)
+	done := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		tids <- unix.Gettid()
+		done <- os.Rename(filepath.Join(dir, "x"), filepath.Join(dir, "y"))
+	}()
+	waitFor(<-tids, 't', unix.SYS_RENAMEAT) // held behind the child
 	if err := child.Process.Kill(); err != nil {
 		return err
 	}
 	_ = child.Wait()
-	return os.Rename(y, x)
+	return <-done
 }
 
 // waitFor polls until thread tid of this process is in state st inside
 // syscall nr (from /proc: no clock involved).
 func waitFor(tid int, st byte, nr int) { waitForTask(os.Getpid(), tid, st, nr) }
 
-// waitForTask is waitFor for thread tid of process pid.
+// waitForTask is waitFor for thread tid of process pid, or any of its
+// threads for tid 0 (Go may run a child's main goroutine on any of them).
 func waitForTask(pid, tid int, st byte, nr int) {
 	for {
-		stat, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/stat", pid, tid))
-		sc, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/syscall", pid, tid))
-		if i := strings.LastIndexByte(string(stat), ')'); i > 0 && i+2 < len(stat) && stat[i+2] == st &&
-			strings.HasPrefix(string(sc), strconv.Itoa(nr)+" ") {
-			return
+		tids := []int{tid}
+		if tid == 0 {
+			tids = tids[:0]
+			ents, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+			for _, e := range ents {
+				if n, err := strconv.Atoi(e.Name()); err == nil {
+					tids = append(tids, n)
+				}
+			}
+		}
+		for _, id := range tids {
+			stat, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/stat", pid, id))
+			sc, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/syscall", pid, id))
+			if i := strings.LastIndexByte(string(stat), ')'); i > 0 && i+2 < len(stat) && stat[i+2] == st &&
+				strings.HasPrefix(string(sc), strconv.Itoa(nr)+" ") {
+				return
+			}
 		}
 		runtime.Gosched()
 	}

@@ -46,6 +46,9 @@ type thread struct {
 	// filterAtExit: a seccomp filter install is running; if it succeeds the
 	// process has a filter of its own (process.ownFilter).
 	filterAtExit bool
+	// serialAtExit: this thread's call is the one in flight (tracer.inflight);
+	// its exit stop ends that (serial_linux.go).
+	serialAtExit bool
 }
 
 type pendingCall struct {
@@ -83,13 +86,12 @@ type tracer struct {
 	rootsShared bool
 	// pin says whether allowed opens are pinned (pin_linux_amd64.go).
 	pin pinConfig
-	// inflight is the thread whose serialized path call may still be
-	// running since its check (0: none), interrupted whether it was asked to
-	// stop, and parked the threads whose serialized calls wait, in their
-	// seccomp stops, to be decided after it (serial_linux.go).
-	inflight    int
-	interrupted bool
-	parked      []int
+	// inflight is the thread whose serialized path call is between its
+	// check and its exit stop (0: none), and parked the threads whose
+	// serialized calls wait, in their seccomp stops, to be decided after it
+	// (serial_linux.go).
+	inflight int
+	parked   []int
 	// reader and capture are the decoder's, reused by every seccomp stop.
 	reader  memReader
 	capture capture
@@ -233,9 +235,12 @@ func (t *tracer) loop() (int, error) {
 //
 // Precondition: runs on the tracer's locked OS thread.
 func (t *tracer) handle(tid int, ws unix.WaitStatus) {
-	// Any report of the thread in flight means its call is over, or was
-	// interrupted and will trap again from its entry (serial_linux.go).
+	// The thread in flight is reported first at its call's exit stop, or
+	// by its death; either ends its time in flight (serial_linux.go). The
+	// calls waiting for it are decided once this report is handled, however
+	// it ends (an exit report returns early).
 	t.endInflight(tid)
+	defer t.drainParked()
 	switch {
 	case ws.Exited() || ws.Signaled():
 		t.gone(tid, ws)
@@ -289,7 +294,6 @@ func (t *tracer) handle(tid int, ws unix.WaitStatus) {
 		t.log.Error("cannot handle tracee stop; killing it", "tid", tid, "err", err)
 		_ = unix.Kill(tid, unix.SIGKILL)
 	}
-	t.drainParked()
 }
 
 // thread returns the state of tid, creating it from /proc the first time we
@@ -484,7 +488,7 @@ func (t *tracer) seccompStop(th *thread) error {
 	}
 	t.stats.decided(best.Verdict)
 	if best.Verdict != policy.Block && t.mustSerialize(name, pin) {
-		t.inflight, t.interrupted = th.tid, false
+		t.inflight, th.serialAtExit = th.tid, true
 	}
 
 	ev := Event{Facet: facet, Decision: best}
@@ -510,7 +514,7 @@ func (t *tracer) seccompStop(th *thread) error {
 		ev.Facet = c.facets[0]
 		th.pending = &pendingCall{ev: ev, call: c}
 		return sys.Syscall(th.tid, 0)
-	case th.uidAtExit:
+	case th.uidAtExit || th.serialAtExit:
 		return sys.Syscall(th.tid, 0)
 	}
 	return sys.Cont(th.tid, 0)
@@ -537,6 +541,10 @@ func (t *tracer) syscallExit(th *thread) error {
 		if st, err := t.proc.ReadStatus(th.tid); err == nil {
 			th.proc.uid = st.UID
 		}
+	}
+	if th.serialAtExit {
+		th.serialAtExit = false
+		t.endInflight(th.tid)
 	}
 	if th.filterAtExit {
 		th.filterAtExit = false

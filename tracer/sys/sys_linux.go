@@ -71,15 +71,6 @@ func Listen(tid int) error {
 	return nil
 }
 
-// Interrupt asks running tracee tid to stop (PTRACE_INTERRUPT): it reports
-// a PTRACE_EVENT_STOP once it is out of the syscall it is in, or that
-// syscall is interrupted and will be restarted from its entry.
-//
-// Precondition: called on the tracer's locked OS thread; tid is seized.
-func Interrupt(tid int) error {
-	return wrap("ptrace interrupt", tid, errnoErr(rawPtrace(unix.PTRACE_INTERRUPT, tid, 0, 0)))
-}
-
 // EventMsg returns PTRACE_GETEVENTMSG: the new tid at a fork/clone event,
 // the former tid at an exec event.
 //
