@@ -591,6 +591,12 @@ func (t *tracer) execEvent(th *thread) error {
 			t.stats.Tracees.Add(-1)
 		}
 		t.slots.Release(former)
+		// The old leader died in de_thread without a report of its own: if
+		// it waited in a seccomp stop or had a call in flight, that is over
+		// (its time in flight already ended with this report, in handle).
+		t.unpark(th.tid)
+		t.unpark(former)
+		th.serialAtExit, th.filterAtExit = false, false
 	}
 	p := th.proc
 	// A new image has a new address space: the region must be mapped again
