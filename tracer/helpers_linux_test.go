@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -203,11 +204,18 @@ func helperMain(args []string) int {
 		return openSemantics()
 	case "rename-storm": // 4 threads renaming in DIR at once
 		return errnoExit(renameStorm(args[1]))
-	case "serial-fifo": // see TestSerializedCallsWaitButOpensDoNot
+	case "serial-fifo": // see TestSerialized/pinned-opens-do-not-wait
 		return errnoExit(serialFifo(args[1]))
-	case "serial-kill": // see TestSerializedInflightDies
+	case "serial-kill": // see TestSerialized/inflight-dies
 		return errnoExit(serialKill(args[1]))
-	case "reopen-fd": // open /proc/self/fd/N for reading (blocks on a FIFO without writers)
+	case "reopen-fd": // reopen-fd N [READY]: write a byte to fd READY, then open /proc/self/fd/N for reading (blocks on a FIFO without writers)
+		runtime.LockOSThread()
+		holdPreemption()
+		if len(args) > 2 {
+			if r, err := strconv.Atoi(args[2]); err == nil {
+				_, _ = unix.Write(r, []byte{1})
+			}
+		}
 		fd, err := unix.Open("/proc/self/fd/"+args[1], unix.O_RDONLY, 0)
 		if err == nil {
 			unix.Close(fd)

@@ -21,53 +21,35 @@ import (
 // A policy that could block a file: serialization is on.
 var fileRules = fakePolicy{mayBlock: true, rules: []fakeRule{{op: policy.OpFile, match: "/nonexistent/blocked", d: block("x")}}}
 
-// TestSerializedRenameStorm: threads renaming at once all finish, and some
-// waited for another (the serializer was exercised, and does not deadlock).
-func TestSerializedRenameStorm(t *testing.T) {
-	dir := t.TempDir()
-	stats := NewStats()
-	args, env := helper(t, "rename-storm", dir)
-	res := traceRunStats(t, fileRules, stats, env, args...)
-	if res.code != 0 {
-		t.Fatalf("exit %d:\n%s", res.code, res.stdout)
-	}
-	if n := stats.ParkedCalls.Load(); n == 0 {
-		t.Error("no rename ever waited for another: 4 threads x 500 renames never overlapped?")
-	}
-	t.Logf("%d calls waited", stats.ParkedCalls.Load())
-}
-
-// TestSerializedCallsWaitButOpensDoNot: an open that cannot be pinned (a
-// FIFO reopened through /proc/self/fd) is in flight and blocks in the
-// kernel; a rename of another thread waits for it, and a pinned open, which
-// never waits, unblocks it. A serializer that made pinned opens wait would
-// hang here (the run's 60 s context ends it).
-func TestSerializedCallsWaitButOpensDoNot(t *testing.T) {
-	dir := t.TempDir()
-	stats := NewStats()
-	args, env := helper(t, "serial-fifo", dir)
-	res := traceRunStats(t, fileRules, stats, env, args...)
-	if res.code != 0 {
-		t.Fatalf("exit %d:\n%s", res.code, res.stdout)
-	}
-	if n := stats.ParkedCalls.Load(); n == 0 {
-		t.Error("the rename never waited for the open in flight")
-	}
-}
-
-// TestSerializedInflightDies: the call in flight is a child's, blocked in
-// the kernel; a rename waits for it; the child is killed. Its death must end
-// its time in flight, or the rename would wait for ever.
-func TestSerializedInflightDies(t *testing.T) {
-	dir := t.TempDir()
-	stats := NewStats()
-	args, env := helper(t, "serial-kill", dir)
-	res := traceRunStats(t, fileRules, stats, env, args...)
-	if res.code != 0 {
-		t.Fatalf("exit %d:\n%s", res.code, res.stdout)
-	}
-	if n := stats.ParkedCalls.Load(); n == 0 {
-		t.Error("the rename never waited for the child's open in flight")
+// TestSerialized runs the serializer's tracees under a policy that could
+// block a file; each must finish (a serializer that waits wrongly hangs it
+// until the run's 60 s context ends) and must have made a call wait.
+func TestSerialized(t *testing.T) {
+	for _, c := range []struct {
+		name, action, why string
+	}{
+		// 4 threads renaming at once all finish, and some wait for another.
+		{"rename-storm", "rename-storm", "4 threads x 500 renames never overlapped"},
+		// An open that cannot be pinned (a FIFO reopened through
+		// /proc/self/fd) is in flight and blocks in the kernel; a rename of
+		// another thread waits for it, and a pinned open, which never
+		// waits, unblocks it.
+		{"pinned-opens-do-not-wait", "serial-fifo", "the rename never waited for the open in flight"},
+		// The call in flight is a child's, blocked in the kernel; a rename
+		// waits for it; the child is killed. Its death must end its time
+		// in flight, or the rename would wait for ever.
+		{"inflight-dies", "serial-kill", "the rename never waited for the child's open in flight"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			stats := NewStats()
+			args, env := helper(t, c.action, t.TempDir())
+			if res := traceRunStats(t, fileRules, stats, env, args...); res.code != 0 {
+				t.Fatalf("exit %d:\n%s", res.code, res.stdout)
+			}
+			if stats.ParkedCalls.Load() == 0 {
+				t.Error("no call waited: " + c.why)
+			}
+		})
 	}
 }
 
@@ -102,89 +84,108 @@ func renameStorm(dir string) error {
 	return <-errs
 }
 
-// serialFifo is TestSerializedCallsWaitButOpensDoNot's tracee.
-func serialFifo(dir string) error {
-	fifo := filepath.Join(dir, "fifo")
+// fifoAndFile makes dir/fifo with a non-blocking reader (the descriptor the
+// tests reopen through /proc/self/fd) and an ordinary dir/x to rename.
+func fifoAndFile(dir string) (fifo string, reader *os.File, err error) {
+	fifo = filepath.Join(dir, "fifo")
 	if err := unix.Mkfifo(fifo, 0o600); err != nil {
-		return err
+		return "", nil, err
 	}
-	rfd, err := unix.Open(fifo, unix.O_RDONLY|unix.O_NONBLOCK, 0)
-	if err != nil {
-		return err
+	if reader, err = os.OpenFile(fifo, os.O_RDONLY|unix.O_NONBLOCK, 0); err != nil {
+		return "", nil, err
 	}
-	if err := os.WriteFile(filepath.Join(dir, "x"), nil, 0o644); err != nil {
-		return err
-	}
-	tids := make(chan int, 2)
-	done := make(chan error, 3)
-	go func() { // T1: reopen the FIFO for reading; blocks until a writer comes
-		runtime.LockOSThread()
-		tids <- unix.Gettid()
-		fd, err := unix.Open("/proc/self/fd/"+strconv.Itoa(rfd), unix.O_RDONLY, 0)
-		if err == nil {
-			unix.Close(fd)
-		}
-		done <- err
-	}()
-	waitFor(<-tids, 'S', unix.SYS_OPENAT) // T1 blocked in the kernel, in flight
-	go func() {                           // T2: a rename, which waits for T1
-		runtime.LockOSThread()
-		tids <- unix.Gettid()
-		done <- os.Rename(filepath.Join(dir, "x"), filepath.Join(dir, "y"))
-	}()
-	waitFor(<-tids, 't', unix.SYS_RENAMEAT) // T2 held in its seccomp stop
-	go func() {                             // T3: a pinned open for writing, which must not wait; it frees T1
-		fd, err := unix.Open(fifo, unix.O_WRONLY, 0)
-		if err == nil {
-			unix.Close(fd)
-		}
-		done <- err
-	}()
-	for range 3 {
-		if err := <-done; err != nil {
-			return err
-		}
-	}
-	return nil
+	return fifo, reader, os.WriteFile(filepath.Join(dir, "x"), nil, 0o644)
 }
 
-// serialKill is TestSerializedInflightDies's tracee: a child blocks in an
-// unpinned open (in flight), a thread's rename waits for it, then the child
-// is killed.
-func serialKill(dir string) error {
-	fifo := filepath.Join(dir, "fifo")
-	if err := unix.Mkfifo(fifo, 0o600); err != nil {
-		return err
-	}
-	r, err := os.OpenFile(fifo, os.O_RDONLY|unix.O_NONBLOCK, 0)
-	if err != nil {
-		return err
-	}
-	if err := os.WriteFile(filepath.Join(dir, "x"), nil, 0o644); err != nil {
-		return err
-	}
-	self, _ := os.Executable()
-	child := exec.Command(self, "reopen-fd", "3")
-	child.Env = os.Environ()
-	child.ExtraFiles = []*os.File{r}
-	if err := child.Start(); err != nil {
-		return err
-	}
-	pid := child.Process.Pid
-	waitForTask(pid, 0, 'S', unix.SYS_OPENAT) // the child blocked, in flight
-	tids := make(chan int, 1)
-	done := make(chan error, 1)
+// holdPreemption blocks SIGURG on this (locked) thread: the Go runtime's
+// preemption signal would interrupt a blocked open, which then ends its time
+// in flight at its exit stop and traps again, and a rename could slip in
+// between without waiting, which the tests count on.
+func holdPreemption() {
+	var set unix.Sigset_t
+	set.Val[0] = 1 << (uint(unix.SIGURG) - 1)
+	_ = unix.PthreadSigmask(unix.SIG_BLOCK, &set, nil)
+}
+
+// renameOnThread renames dir/x to dir/y on a thread of its own, once it has
+// said which: its tid, then the result.
+func renameOnThread(dir string) (tid int, done <-chan error) {
+	tids, errs := make(chan int, 1), make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
 		tids <- unix.Gettid()
-		done <- os.Rename(filepath.Join(dir, "x"), filepath.Join(dir, "y"))
+		errs <- os.Rename(filepath.Join(dir, "x"), filepath.Join(dir, "y"))
 	}()
-	waitFor(<-tids, 't', unix.SYS_RENAMEAT) // held behind the child
+	return <-tids, errs
+}
+
+// serialFifo is TestSerialized/pinned-opens-do-not-wait's tracee.
+func serialFifo(dir string) error {
+	fifo, r, err := fifoAndFile(dir)
+	if err != nil {
+		return err
+	}
+	tids := make(chan int, 1)
+	reopened := make(chan error, 1)
+	go func() { // T1: reopen the FIFO for reading; blocks until a writer comes
+		runtime.LockOSThread()
+		holdPreemption()
+		tids <- unix.Gettid()
+		fd, err := unix.Open("/proc/self/fd/"+strconv.Itoa(int(r.Fd())), unix.O_RDONLY, 0)
+		if err == nil {
+			unix.Close(fd)
+		}
+		reopened <- err
+	}()
+	waitFor(<-tids, 'S', unix.SYS_OPENAT) // T1 blocked in the kernel, in flight
+	t2, renamed := renameOnThread(dir)    // T2: a rename, which waits for T1
+	waitFor(t2, 't', unix.SYS_RENAMEAT)   // T2 held in its seccomp stop
+	// A pinned open for writing, which must not wait; it frees T1.
+	fd, err := unix.Open(fifo, unix.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	unix.Close(fd)
+	if err := <-reopened; err != nil {
+		return err
+	}
+	return <-renamed
+}
+
+// serialKill is TestSerialized/inflight-dies's tracee: a child blocks in an
+// unpinned open (in flight), a thread's rename waits for it, then the child
+// is killed.
+func serialKill(dir string) error {
+	_, r, err := fifoAndFile(dir)
+	if err != nil {
+		return err
+	}
+	ready, readyW, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	self, _ := os.Executable()
+	child := exec.Command(self, "reopen-fd", "3", "4")
+	child.Env = os.Environ()
+	child.ExtraFiles = []*os.File{r, readyW}
+	if err := child.Start(); err != nil {
+		return err
+	}
+	readyW.Close()
+	// The child says when its start-up is over, so the only openat it can
+	// then be blocked in is the reopen.
+	if _, err := ready.Read(make([]byte, 1)); err != nil {
+		return fmt.Errorf("child not ready: %w", err)
+	}
+	pid := child.Process.Pid
+	waitForTask(pid, 0, 'S', unix.SYS_OPENAT) // the child blocked, in flight
+	t2, renamed := renameOnThread(dir)
+	waitFor(t2, 't', unix.SYS_RENAMEAT) // held behind the child
 	if err := child.Process.Kill(); err != nil {
 		return err
 	}
 	_ = child.Wait()
-	return <-done
+	return <-renamed
 }
 
 // waitFor polls until thread tid of this process is in state st inside
