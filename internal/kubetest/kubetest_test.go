@@ -85,8 +85,21 @@ metadata: {name: read-cm, namespace: kt}
 roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: read-cm}
 subjects: [{kind: ServiceAccount, name: reader, namespace: kt}]
 `)
-	if _, err := cs.CoreV1().ConfigMaps("kt").Get(ctx, "cm", metav1.GetOptions{}); err != nil {
-		t.Fatalf("bound ServiceAccount: %v", err)
+	// The RBAC authorizer learns of the binding from a watch: until it has,
+	// the answer is still "forbidden". Anything else, or the deadline, fails.
+	for {
+		_, err := cs.CoreV1().ConfigMaps("kt").Get(ctx, "cm", metav1.GetOptions{})
+		if err == nil {
+			break
+		}
+		if !apierrors.IsForbidden(err) {
+			t.Fatalf("bound ServiceAccount: %v", err)
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("bound ServiceAccount still forbidden when the test's time ran out: %v", err)
+		case <-time.After(20 * time.Millisecond):
+		}
 	}
 	c.Delete(t, manifests)
 }
