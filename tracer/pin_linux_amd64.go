@@ -29,14 +29,14 @@ import (
 //     syscall would; O_NOFOLLOW, O_CREAT|O_EXCL and trailing slashes are
 //     kept).
 //
-// Not pinned, relocated as written instead (the race stays open for them,
-// docs/security.md): paths through /proc/<pid>/fd, cwd, root, exe, ns and
+// Not pinned, relocated as written and serialized instead (serial_linux.go;
+// with pinning off they are not serialized either): paths through /proc/<pid>/fd, cwd, root, exe, ns and
 // map_files (objects, not names); walks that started in a deleted
 // directory; tracees after a chroot (their view is not ours); openat2 calls
 // with resolve flags of their own or a larger open_how; processes that
 // stacked a seccomp filter of their own (the kernel runs it again on the
-// rewritten call and it may refuse openat2); kernels or runtimes without
-// openat2.
+// rewritten call and it may refuse openat2). Kernels or runtimes without
+// openat2 turn pinning off.
 
 // pinConfig is what the tracer learnt at start about pinning.
 type pinConfig struct {
