@@ -191,12 +191,10 @@ const (
 //
 // Precondition: runs on the tracer's locked OS thread; th is in the seccomp
 // stop regs were read at.
-//
-// why, for relocDenied, says why when it is not the region's fault.
-func (t *tracer) relocate(th *thread, name string, regs *sys.Regs, cp *capture, pin pinPlan) (res relocResult, why string) {
+func (t *tracer) relocate(th *thread, name string, regs *sys.Regs, cp *capture, pin pinPlan) relocResult {
 	spec, ok := relocTable[name]
 	if !ok || t.region == nil {
-		return relocDone, ""
+		return relocDone
 	}
 	p := th.proc
 	if p.region == regionUnknown {
@@ -208,7 +206,7 @@ func (t *tracer) relocate(th *thread, name string, regs *sys.Regs, cp *capture, 
 	}
 	switch p.region {
 	case regionFailed:
-		return relocDenied, ""
+		return relocDenied
 	case regionNeeded:
 		resumed, other, err := reloc.Inject(th.tid)
 		if err != nil {
@@ -222,18 +220,18 @@ func (t *tracer) relocate(th *thread, name string, regs *sys.Regs, cp *capture, 
 		}
 		switch {
 		case resumed:
-			return relocRestarted, ""
+			return relocRestarted
 		case other != nil:
 			t.handle(th.tid, *other)
-			return relocRestarted, ""
+			return relocRestarted
 		}
-		return relocDenied, ""
+		return relocDenied
 	}
 	slot, ok := t.slots.Get(th.tid)
 	if !ok {
 		t.stats.RelocFailedClosed.Add(1)
 		t.log.Warn("argument region slots exhausted; failing the call closed", "tid", th.tid, "slots", reloc.NumSlots)
-		return relocDenied, ""
+		return relocDenied
 	}
 	switch pin.res {
 	case pinReady:
@@ -243,12 +241,12 @@ func (t *tracer) relocate(th *thread, name string, regs *sys.Regs, cp *capture, 
 		}
 		t.stats.Relocated.Add(1)
 		t.stats.PinnedOpens.Add(1)
-		return relocDone, ""
+		return relocDone
 	}
 	if pin.res == pinDenied {
 		t.stats.RelocFailedClosed.Add(1)
 		t.log.Debug("open cannot be pinned; denying", "tid", th.tid, "err", pin.err)
-		return relocDenied, "open could not be pinned to the checked file: " + pin.err.Error()
+		return relocDenied
 	}
 	type move struct {
 		arg, dirfd int
@@ -259,7 +257,7 @@ func (t *tracer) relocate(th *thread, name string, regs *sys.Regs, cp *capture, 
 		// restarted call (ERESTARTSYS), or an app pointing there itself.
 		// What is there is what the decoder read, and nothing rewrites it
 		// before this thread's next stop. Nothing to move.
-		return relocDone, ""
+		return relocDone
 	}
 	var moves []move
 	for _, ra := range spec {
@@ -281,7 +279,7 @@ func (t *tracer) relocate(th *thread, name string, regs *sys.Regs, cp *capture, 
 			abs, anchored, ok := t.anchor(th, regs, ra, s, cp)
 			if !ok {
 				t.stats.RelocFailedClosed.Add(1)
-				return relocDenied, ""
+				return relocDenied
 			}
 			if !anchored {
 				dirfd = noDir // the path stays relative to its dirfd
@@ -293,7 +291,7 @@ func (t *tracer) relocate(th *thread, name string, regs *sys.Regs, cp *capture, 
 		moves = append(moves, move{arg: ra.arg, dirfd: dirfd, b: append([]byte(s), 0)})
 	}
 	if len(moves) == 0 {
-		return relocDone, ""
+		return relocDone
 	}
 	parts := make([][]byte, len(moves))
 	for i, m := range moves {
@@ -302,7 +300,7 @@ func (t *tracer) relocate(th *thread, name string, regs *sys.Regs, cp *capture, 
 	addrs, err := t.region.Put(slot, parts...)
 	if err != nil {
 		t.stats.RelocFailedClosed.Add(1)
-		return relocDenied, ""
+		return relocDenied
 	}
 	for i, m := range moves {
 		regs.SetArg(m.arg, addrs[i])
@@ -317,10 +315,10 @@ func (t *tracer) relocate(th *thread, name string, regs *sys.Regs, cp *capture, 
 		err = sys.SetRegs(th.tid, regs)
 	}
 	if err != nil {
-		return relocDenied, ""
+		return relocDenied
 	}
 	t.stats.Relocated.Add(1)
-	return relocDone, ""
+	return relocDone
 }
 
 // restarted reports whether every argument of spec that the decoder read

@@ -475,15 +475,12 @@ func (t *tracer) seccompStop(th *thread) error {
 	if best.Verdict != policy.Block {
 		// The kernel must use what was checked: move the checked bytes where
 		// the app cannot rewrite them.
-		switch r, why := t.relocate(th, name, &regs, cp, pin); r {
+		switch t.relocate(th, name, &regs, cp, pin) {
 		case relocRestarted:
 			return nil
 		case relocDenied:
-			if why == "" {
-				why = "checked arguments could not be protected from rewriting (argument region)"
-			}
 			best = policy.Decision{Verdict: policy.Block, Action: "Block", PolicyName: "DefaultPosture", Alert: true,
-				Message: why}
+				Message: "checked arguments could not be protected from rewriting (argument region)"}
 		}
 	}
 	t.stats.decided(best.Verdict)
