@@ -3,6 +3,7 @@ package main
 import (
 	"flag"
 	"io"
+	"strings"
 	"testing"
 )
 
@@ -44,6 +45,55 @@ func TestRunFlagsEnvDefaults(t *testing.T) {
 			if got := fs.Args(); len(got) != len(c.cmd) || got[0] != c.cmd[0] {
 				t.Errorf("command %q, want %q", got, c.cmd)
 			}
+			if !f.pinOpens {
+				t.Error("pinned opens are off by default")
+			}
 		})
+	}
+}
+
+// TestPinOpensFlag: --pin-opens and BLUELOCK_PIN_OPENS, and a value of the
+// variable that is not a boolean is an error, not silently "on".
+func TestPinOpensFlag(t *testing.T) {
+	for _, c := range []struct {
+		name, env string
+		args      []string
+		want      bool
+		wantErr   bool
+	}{
+		{name: "default", args: []string{"app"}, want: true},
+		{name: "env-false", env: "false", args: []string{"app"}, want: false},
+		{name: "env-0", env: "0", args: []string{"app"}, want: false},
+		{name: "flag-false", args: []string{"--pin-opens=false", "app"}, want: false},
+		{name: "flag-beats-env", env: "false", args: []string{"--pin-opens", "app"}, want: true},
+		{name: "env-bad", env: "off", args: []string{"app"}, want: true, wantErr: true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			fs := flag.NewFlagSet("t", flag.ContinueOnError)
+			fs.SetOutput(io.Discard)
+			var f runFlags
+			f.register(fs, func(k string) string {
+				if k == "BLUELOCK_PIN_OPENS" {
+					return c.env
+				}
+				return ""
+			})
+			if err := fs.Parse(c.args); err != nil {
+				t.Fatal(err)
+			}
+			if f.pinOpens != c.want || (f.envErr != nil) != c.wantErr {
+				t.Fatalf("pinOpens %v, envErr %v; want %v, error %v", f.pinOpens, f.envErr, c.want, c.wantErr)
+			}
+		})
+	}
+	var stderr strings.Builder
+	getenv := func(k string) string {
+		if k == "BLUELOCK_PIN_OPENS" {
+			return "off"
+		}
+		return ""
+	}
+	if code := runMain([]string{"true"}, getenv, &stderr); code != 2 || !strings.Contains(stderr.String(), `BLUELOCK_PIN_OPENS="off"`) {
+		t.Fatalf("runMain with BLUELOCK_PIN_OPENS=off: exit %d, stderr %q; want 2 and the variable named", code, stderr.String())
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -40,7 +41,10 @@ type runFlags struct {
 	logLevel    string
 	protect     string
 	pinOpens    bool
-	sources     source.Config
+	// envErr is a bad value of an environment variable behind a flag,
+	// reported before anything starts.
+	envErr  error
+	sources source.Config
 }
 
 func envOr(getenv func(string) string, name, def string) string {
@@ -65,7 +69,15 @@ func (f *runFlags) register(fs *flag.FlagSet, getenv func(string) string) {
 	fs.StringVar(&f.metricsAddr, "metrics-addr", getenv("BLUELOCK_METRICS_ADDR"), "serve Prometheus metrics on this address (off when empty) (BLUELOCK_METRICS_ADDR)")
 	fs.StringVar(&f.protect, "protect-ports", envOr(getenv, "BLUELOCK_PROTECT_PORTS", "auto"),
 		"local ports traced processes may not connect to: auto (the policy APIs and the sidekick's), none, or a list (BLUELOCK_PROTECT_PORTS)")
-	fs.BoolVar(&f.pinOpens, "pin-opens", getenv("BLUELOCK_PIN_OPENS") != "false",
+	pin := true
+	if v := getenv("BLUELOCK_PIN_OPENS"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			f.envErr = fmt.Errorf("BLUELOCK_PIN_OPENS=%q: want true or false", v)
+		}
+		pin = err != nil || b
+	}
+	fs.BoolVar(&f.pinOpens, "pin-opens", pin,
 		"hand allowed opens to the kernel as openat2 of the checked path with RESOLVE_NO_SYMLINKS, so a symlink swapped in after the check cannot redirect them (BLUELOCK_PIN_OPENS)")
 	fs.StringVar(&f.logLevel, "log-level", envOr(getenv, "BLUELOCK_LOG_LEVEL", "info"), "debug, info, warn or error (BLUELOCK_LOG_LEVEL)")
 	f.sources.RegisterFlags(fs)
@@ -84,6 +96,10 @@ func runMain(args []string, getenv func(string) string, stderr io.Writer) int {
 	var f runFlags
 	f.register(fs, getenv)
 	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if f.envErr != nil {
+		fmt.Fprintf(stderr, "bluelock: %v\n", f.envErr)
 		return 2
 	}
 	cmd := fs.Args()
