@@ -30,7 +30,10 @@
 //     the kernel uses after the check (relocate_linux_amd64.go, tracer/reloc).
 //     Opens go further: they become openat2 of the checked, symlink-free
 //     path with RESOLVE_NO_SYMLINKS, so no link swapped into the file system
-//     can change what they open either (pin_linux_amd64.go).
+//     can change what they open either (pin_linux_amd64.go). Path calls
+//     without such a flag (link, rename, unlink, ...) run one at a time
+//     while a rule could block a file, so no tracee can change the tree
+//     between one's check and its end (serial_linux.go).
 //  5. Events are built from the facet and the cached process identity
 //     (exe, parent, uid read from /proc at fork and exec) as KubeArmor Logs
 //     and Alerts, and handed to the Emitter, which must not block.
