@@ -117,6 +117,10 @@ type Config struct {
 	// openat2 of the checked, symlink-free path with RESOLVE_NO_SYMLINKS).
 	// Off, a symlink swapped in after the check can redirect an allowed open.
 	NoPin bool
+	// Spin is how long the stop loop polls for the next stop before it
+	// sleeps in wait4 (spin.go): 0 means DefaultSpin, a negative value
+	// never spins.
+	Spin time.Duration
 }
 
 func (c *Config) setDefaults() {
@@ -152,6 +156,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.Proc == "" {
 		c.Proc = "/proc"
+	}
+	if c.Spin == 0 {
+		c.Spin = DefaultSpin
 	}
 }
 

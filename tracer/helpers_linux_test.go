@@ -60,6 +60,16 @@ func helperMain(args []string) int {
 			unix.Close(fd)
 		}
 		return errnoExit(err)
+	case "open-n": // open-n PATH N: open and close PATH N times
+		n, _ := strconv.Atoi(args[2])
+		for i := 0; i < n; i++ {
+			fd, err := unix.Open(args[1], unix.O_RDONLY|unix.O_CLOEXEC, 0)
+			if err != nil {
+				return errnoExit(err)
+			}
+			unix.Close(fd)
+		}
+		return 0
 	case "write": // write PATH: O_WRONLY|O_CREAT|O_TRUNC
 		fd, err := unix.Openat(unix.AT_FDCWD, args[1], unix.O_WRONLY|unix.O_CREAT|unix.O_TRUNC|unix.O_CLOEXEC, 0o600)
 		if err == nil {
@@ -382,6 +392,13 @@ func traceRunStats(t *testing.T, pol Policy, stats *Stats, env []string, args ..
 
 func traceRunWith(t *testing.T, pol Policy, vis Visibility, stats *Stats, env []string, args ...string) runResult {
 	t.Helper()
+	return traceRunTuned(t, pol, vis, stats, env, nil, args...)
+}
+
+// traceRunTuned is traceRunWith where tune (if not nil) adjusts the Config
+// before Run.
+func traceRunTuned(t *testing.T, pol Policy, vis Visibility, stats *Stats, env []string, tune func(*Config), args ...string) runResult {
+	t.Helper()
 	requirePtrace(t)
 	out, err := os.CreateTemp(t.TempDir(), "stdout")
 	if err != nil {
@@ -391,7 +408,7 @@ func traceRunWith(t *testing.T, pol Policy, vis Visibility, stats *Stats, env []
 	rec := newRecorder()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	code, err := Run(ctx, Config{
+	cfg := Config{
 		Args:       args,
 		Env:        append(os.Environ(), env...),
 		Self:       testSelf(t),
@@ -403,7 +420,11 @@ func traceRunWith(t *testing.T, pol Policy, vis Visibility, stats *Stats, env []
 		Logger:     slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Stdout:     out,
 		Now:        func() time.Time { return fixedTime },
-	})
+	}
+	if tune != nil {
+		tune(&cfg)
+	}
+	code, err := Run(ctx, cfg)
 	if err != nil {
 		t.Fatalf("Run(%q): %v", args, err)
 	}

@@ -42,6 +42,10 @@ type Stats struct {
 	// ParkedCalls counts path calls that waited for another to finish
 	// (serial_linux.go).
 	ParkedCalls atomic.Uint64
+	// SpinHits counts stops the loop found while polling, SpinMisses the
+	// polls that found none within the budget and slept (spin.go).
+	SpinHits   atomic.Uint64
+	SpinMisses atomic.Uint64
 }
 
 // NewStats returns zeroed counters.

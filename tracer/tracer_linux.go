@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"strconv"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -216,8 +217,9 @@ func (t *tracer) start() (int, error) {
 //
 // Precondition: runs on the tracer's locked OS thread.
 func (t *tracer) loop() (int, error) {
+	sp := spinner{budget: t.cfg.Spin}
 	for {
-		tid, ws, err := sys.Wait4(0)
+		tid, ws, err := t.wait(&sp)
 		if err != nil {
 			if errors.Is(err, unix.ECHILD) && t.appDone {
 				return t.exit, nil
@@ -229,6 +231,37 @@ func (t *tracer) loop() (int, error) {
 			return t.exit, nil
 		}
 	}
+}
+
+// wait returns the next wait status. While stops come in quick succession
+// it polls for up to the spin budget, yielding the CPU between polls,
+// before it sleeps in wait4 (spin.go says why).
+//
+// Precondition: runs on the tracer's locked OS thread.
+func (t *tracer) wait(sp *spinner) (int, unix.WaitStatus, error) {
+	if sp.spin() {
+		deadline := time.Now().Add(sp.budget)
+		for {
+			tid, ws, err := sys.PollWait()
+			if tid != 0 || err != nil {
+				sp.polled(tid > 0)
+				if tid > 0 {
+					t.stats.SpinHits.Add(1)
+				}
+				return tid, ws, err
+			}
+			if !time.Now().Before(deadline) {
+				break
+			}
+			sys.Yield()
+		}
+		sp.polled(false)
+		t.stats.SpinMisses.Add(1)
+	}
+	start := time.Now()
+	tid, ws, err := sys.Wait4(0)
+	sp.slept(time.Since(start))
+	return tid, ws, err
 }
 
 // handle dispatches one wait status.

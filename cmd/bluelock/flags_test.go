@@ -5,6 +5,9 @@ import (
 	"io"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/bluelock/bluelock/tracer"
 )
 
 func TestRunFlagsEnvDefaults(t *testing.T) {
@@ -95,5 +98,53 @@ func TestPinOpensFlag(t *testing.T) {
 	}
 	if code := runMain([]string{"true"}, getenv, &stderr); code != 2 || !strings.Contains(stderr.String(), `BLUELOCK_PIN_OPENS="off"`) {
 		t.Fatalf("runMain with BLUELOCK_PIN_OPENS=off: exit %d, stderr %q; want 2 and the variable named", code, stderr.String())
+	}
+}
+
+// TestSpinFlag: --spin and BLUELOCK_SPIN take a duration up to
+// tracer.MaxSpin; 0 turns polling off (tracer.Config.Spin < 0); anything
+// else is an error that names the flag or the variable.
+func TestSpinFlag(t *testing.T) {
+	for _, c := range []struct {
+		name, env string
+		args      []string
+		want      time.Duration // tracer.Config.Spin
+		wantErr   string        // in the envErr or Parse error; "" for none
+	}{
+		{name: "default", args: []string{"app"}, want: tracer.DefaultSpin},
+		{name: "env", env: "20us", args: []string{"app"}, want: 20 * time.Microsecond},
+		{name: "env-off", env: "0", args: []string{"app"}, want: -1},
+		{name: "flag-off", args: []string{"--spin=0", "app"}, want: -1},
+		{name: "flag-beats-env", env: "0", args: []string{"--spin", "100us", "app"}, want: 100 * time.Microsecond},
+		{name: "env-not-duration", env: "fast", args: []string{"app"}, want: tracer.DefaultSpin, wantErr: `BLUELOCK_SPIN="fast"`},
+		{name: "env-too-long", env: "2ms", args: []string{"app"}, want: tracer.DefaultSpin, wantErr: "from 0 to 1ms"},
+		{name: "flag-negative", args: []string{"--spin=-5us", "app"}, wantErr: "-spin"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			fs := flag.NewFlagSet("t", flag.ContinueOnError)
+			var out strings.Builder
+			fs.SetOutput(&out)
+			var f runFlags
+			f.register(fs, func(k string) string {
+				if k == "BLUELOCK_SPIN" {
+					return c.env
+				}
+				return ""
+			})
+			err := fs.Parse(c.args)
+			if err == nil {
+				err = f.envErr
+			}
+			switch {
+			case c.wantErr == "" && err != nil:
+				t.Fatalf("unexpected error %v", err)
+			case c.wantErr != "" && (err == nil || !strings.Contains(err.Error()+out.String(), c.wantErr)):
+				t.Fatalf("error %v (output %q); want one containing %q", err, out.String(), c.wantErr)
+			case c.wantErr == "" || c.want != 0:
+				if got := f.spin.config(); got != c.want {
+					t.Fatalf("Config.Spin %v, want %v", got, c.want)
+				}
+			}
+		})
 	}
 }

@@ -78,6 +78,7 @@ func TestMetrics(t *testing.T) {
 	s.Tracees.Add(3)
 	s.PinnedOpens.Add(5)
 	s.ParkedCalls.Add(7)
+	s.SpinHits.Add(11)
 	h, err := newMetricsHandler(s)
 	if err != nil {
 		t.Fatal(err)
@@ -92,6 +93,8 @@ func TestMetrics(t *testing.T) {
 		"bluelock_tracer_failed_closed_total 0",
 		"bluelock_tracer_pinned_opens_total 5",
 		"bluelock_tracer_parked_calls_total 7",
+		"bluelock_tracer_spin_hits_total 11",
+		"bluelock_tracer_spin_misses_total 0",
 		"bluelock_tracer_relocated_total 0",
 	} {
 		if !strings.Contains(body, want) {

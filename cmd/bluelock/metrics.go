@@ -55,6 +55,8 @@ func newStatsCollector(s *tracer.Stats) *statsCollector {
 			{prometheus.NewDesc("bluelock_tracer_reloc_failed_closed_total", "Allowed syscalls denied because their arguments could not be relocated or pinned.", nil, nil), s.RelocFailedClosed.Load},
 			{prometheus.NewDesc("bluelock_tracer_region_refusals_total", "Memory syscalls refused for touching the argument region's block.", nil, nil), s.RegionRefusals.Load},
 			{prometheus.NewDesc("bluelock_tracer_parked_calls_total", "Path syscalls that waited for another to finish (serialized path calls).", nil, nil), s.ParkedCalls.Load},
+			{prometheus.NewDesc("bluelock_tracer_spin_hits_total", "Tracee stops the stop loop found by polling, without sleeping (--spin).", nil, nil), s.SpinHits.Load},
+			{prometheus.NewDesc("bluelock_tracer_spin_misses_total", "Polls that found no stop within the spin budget and slept (--spin).", nil, nil), s.SpinMisses.Load},
 		},
 	}
 }

@@ -41,6 +41,7 @@ type runFlags struct {
 	logLevel    string
 	protect     string
 	pinOpens    bool
+	spin        spinValue
 	// envErr is a bad value of an environment variable behind a flag,
 	// reported before anything starts.
 	envErr  error
@@ -79,8 +80,41 @@ func (f *runFlags) register(fs *flag.FlagSet, getenv func(string) string) {
 	}
 	fs.BoolVar(&f.pinOpens, "pin-opens", pin,
 		"hand allowed opens to the kernel as openat2 of the checked path with RESOLVE_NO_SYMLINKS, so a symlink swapped in after the check cannot redirect them (BLUELOCK_PIN_OPENS)")
+	f.spin = spinValue(tracer.DefaultSpin)
+	if v := getenv("BLUELOCK_SPIN"); v != "" {
+		if err := f.spin.Set(v); err != nil {
+			f.envErr = fmt.Errorf("BLUELOCK_SPIN=%q: %w", v, err)
+		}
+	}
+	fs.Var(&f.spin, "spin",
+		"how long the tracer polls for the next syscall stop before it sleeps, which saves the CPU wake-ups of syscalls in quick succession; 0 never polls (BLUELOCK_SPIN)")
 	fs.StringVar(&f.logLevel, "log-level", envOr(getenv, "BLUELOCK_LOG_LEVEL", "info"), "debug, info, warn or error (BLUELOCK_LOG_LEVEL)")
 	f.sources.RegisterFlags(fs)
+}
+
+// spinValue is --spin: a duration from 0 (never poll) to tracer.MaxSpin.
+type spinValue time.Duration
+
+func (v *spinValue) String() string { return time.Duration(*v).String() }
+
+func (v *spinValue) Set(s string) error {
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("want a duration such as 50us, or 0 to never poll")
+	}
+	if d < 0 || d > tracer.MaxSpin {
+		return fmt.Errorf("want a duration from 0 to %v", tracer.MaxSpin)
+	}
+	*v = spinValue(d)
+	return nil
+}
+
+// config is the value for tracer.Config.Spin, where 0 means the default.
+func (v spinValue) config() time.Duration {
+	if v == 0 {
+		return -1
+	}
+	return time.Duration(v)
 }
 
 // runMain is run mode: `bluelock [flags] [--] CMD ARGS...`. Flags stop at
@@ -217,6 +251,7 @@ func run(cmd []string, f runFlags, getenv func(string) string, logger *slog.Logg
 		Stats:          stats,
 		Signals:        sigs,
 		NoPin:          !f.pinOpens,
+		Spin:           f.spin.config(),
 	})
 }
 

@@ -46,6 +46,8 @@ var metrics = map[string][]string{
 	"bluelock_tracer_reloc_failed_closed_total":  {},
 	"bluelock_tracer_region_refusals_total":      {},
 	"bluelock_tracer_parked_calls_total":         {},
+	"bluelock_tracer_spin_hits_total":            {},
+	"bluelock_tracer_spin_misses_total":          {},
 }
 
 // histograms expose _bucket, _sum and _count series.

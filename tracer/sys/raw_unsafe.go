@@ -34,3 +34,18 @@ func errnoErr(e unix.Errno) error {
 	}
 	return e
 }
+
+// PollWait is wait4(-1, WNOHANG|__WALL) as a raw syscall: it never blocks.
+// pid 0 means no child has anything to report yet.
+func PollWait() (int, unix.WaitStatus, error) {
+	var ws unix.WaitStatus
+	r, _, e := unix.RawSyscall6(unix.SYS_WAIT4, ^uintptr(0), uintptr(unsafe.Pointer(&ws)), unix.WNOHANG|unix.WALL, 0, 0, 0)
+	if e != 0 {
+		return 0, 0, e
+	}
+	return int(r), ws, nil
+}
+
+// Yield hands the CPU to any other runnable task on it (sched_yield); with
+// none, it returns at once.
+func Yield() { unix.RawSyscall(unix.SYS_SCHED_YIELD, 0, 0, 0) }

@@ -1,0 +1,49 @@
+//go:build amd64
+
+package tracer
+
+import (
+	"testing"
+	"time"
+)
+
+// TestSpinWait: with a budget the stop loop finds stops by polling (an app
+// making opens back to back gives it hundreds), and with polling off it
+// never polls. Either way every open is decided: the app's 300 opens are
+// all counted as trapped. Needs root (ptrace).
+func TestSpinWait(t *testing.T) {
+	const opens = 300
+	for _, c := range []struct {
+		name string
+		spin time.Duration
+	}{
+		{name: "default", spin: 0},
+		{name: "long", spin: time.Millisecond},
+		{name: "off", spin: -1},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			argv, env := helper(t, "open-n", "/etc/hostname", "300")
+			stats := NewStats()
+			r := traceRunTuned(t, fakePolicy{}, 0, stats, env, func(cfg *Config) { cfg.Spin = c.spin }, argv...)
+			if r.code != 0 {
+				t.Fatalf("exit %d", r.code)
+			}
+			if n := stats.Syscalls()["openat"]; n < opens {
+				t.Fatalf("%d openat trapped, want at least %d", n, opens)
+			}
+			hits, misses := stats.SpinHits.Load(), stats.SpinMisses.Load()
+			t.Logf("spin hits %d, misses %d", hits, misses)
+			if c.spin < 0 {
+				if hits+misses != 0 {
+					t.Fatalf("polling off, yet %d hits and %d misses", hits, misses)
+				}
+				return
+			}
+			// Each open's next stop comes a few µs after the last one was
+			// resumed; even on a loaded machine most are found by polling.
+			if hits < opens/10 {
+				t.Fatalf("%d of %d stops found by polling; the loop does not poll", hits, opens)
+			}
+		})
+	}
+}
