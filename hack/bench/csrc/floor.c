@@ -4,7 +4,9 @@
 // first path argument, then let the call run. No policy, no resolution.
 //
 //   floor ptrace   CMD...   SECCOMP_RET_TRACE, one PTRACE_EVENT_SECCOMP stop:
-//                            wait4 + PTRACE_GETREGS + process_vm_readv + PTRACE_CONT
+//                            wait4 + PTRACE_GETREGS + process_vm_readv + PTRACE_CONT;
+//                            like bluelock, it polls (wait4 WNOHANG + sched_yield)
+//                            for up to 50 µs before it sleeps in wait4
 //   floor unotify  CMD...   SECCOMP_RET_USER_NOTIF: NOTIF_RECV + process_vm_readv
 //                            + NOTIF_ID_VALID + NOTIF_SEND(FLAG_CONTINUE)
 //   floor unotify-sync CMD... the same with SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP (6.6+)
@@ -19,6 +21,8 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sched.h>
+#include <time.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
@@ -88,6 +92,23 @@ static void readpath(pid_t pid, unsigned long addr) {
 	process_vm_readv(pid, &l, 1, &r, 1, 0);
 }
 
+static long long now_ns(void) {
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+// poll_wait is bluelock's wait: poll up to 50 µs, yielding, then sleep.
+static pid_t poll_wait(int *st) {
+	long long deadline = now_ns() + 50000;
+	do {
+		pid_t t = waitpid(-1, st, __WALL | WNOHANG);
+		if (t != 0) return t;
+		sched_yield();
+	} while (now_ns() < deadline);
+	return waitpid(-1, st, __WALL);
+}
+
 static int run_ptrace(char **cmd) {
 	pid_t pid = fork();
 	if (pid == 0) {
@@ -105,7 +126,7 @@ static int run_ptrace(char **cmd) {
 	       PTRACE_O_TRACEVFORK | PTRACE_O_TRACECLONE | PTRACE_O_TRACEEXEC);
 	ptrace(PTRACE_CONT, pid, 0, 0);
 	for (;;) {
-		pid_t t = waitpid(-1, &st, __WALL);
+		pid_t t = poll_wait(&st);
 		if (t < 0) return 1;
 		if (WIFEXITED(st) || WIFSIGNALED(st)) {
 			if (t == pid) return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
