@@ -17,7 +17,9 @@
 //     drops CAP_SYS_PTRACE from every capability set, loads the seccomp
 //     filter (tracer/filter) on all its threads, and execs CMD from the
 //     seized thread. That execve is itself trapped and decided.
-//  4. The stop loop waits with wait4(-1, __WALL) and turns each stop into
+//  4. The stop loop waits with wait4(-1, __WALL) (while stops come in quick
+//     succession it first polls for up to Config.Spin, yielding its CPU, so
+//     neither it nor the app pays a halted CPU's wake-up; spin.go) and turns each stop into
 //     one action: a seccomp stop is decoded (decode_linux.go: registers and
 //     tracee memory → facets, one policy request per domain), decided by the
 //     Policy (the strictest verdict wins) and applied: Block skips the
