@@ -12,7 +12,7 @@ import "time"
 // runnable meanwhile, keeps its CPU awake, so both wake-ups stay cheap while
 // the app makes syscalls in quick succession. Measured on this project's
 // 2-vCPU VM: an open+close loop under bluelock went from 1.69 to 0.90 s per
-// 20,000 (docs/benchmarks.md), with the same total CPU time, since a halted
+// 20,000 (docs/benchmarks.md), using less CPU time in all, since a halted
 // CPU's wake-up costs CPU too.
 //
 // Spinning is wasted when stops are sparse, so the spinner gives up after a
