@@ -34,6 +34,9 @@ const (
 	DefaultMaxBatchEvents = 500
 	DefaultMaxBatchBytes  = 1 << 20
 	DefaultRequestTimeout = 10 * time.Second
+	// DefaultLinger is how long the sender waits, once woken by an event,
+	// before it takes the batch (queue.linger says why).
+	DefaultLinger = time.Millisecond
 	// maxRetryAfter caps a sidekick's Retry-After: the sidekick is a local
 	// sidecar, a longer wait would only turn into drops.
 	maxRetryAfter = 30 * time.Second
@@ -62,6 +65,9 @@ type HTTPConfig struct {
 	MaxBatchBytes  int
 	// RequestTimeout bounds one POST.
 	RequestTimeout time.Duration
+	// Linger is how long the sender gathers events after the first of a
+	// burst before it sends them: 0 means DefaultLinger, negative none.
+	Linger time.Duration
 
 	// Container fills the container fields of the drop report.
 	Container container.Info
@@ -112,6 +118,9 @@ func HTTPConfigFromEnv(getenv func(string) string) (HTTPConfig, error) {
 func (c *HTTPConfig) setDefaults() {
 	if c.URL == "" {
 		c.URL = DefaultSidekickURL
+	}
+	if c.Linger == 0 {
+		c.Linger = DefaultLinger
 	}
 	if c.MaxQueueEvents <= 0 {
 		c.MaxQueueEvents = DefaultMaxQueueEvents
@@ -313,6 +322,7 @@ func (h *HTTP) Close(ctx context.Context) error {
 // run is the sender: take a batch, deliver it (retrying), report drops.
 func (h *HTTP) run() {
 	defer close(h.done)
+	linger := newStoppedTimer()
 	for {
 		h.batch = h.q.take(h.batch[:0], h.cfg.MaxBatchEvents, h.cfg.MaxBatchBytes)
 		if len(h.batch) == 0 {
@@ -326,6 +336,7 @@ func (h *HTTP) run() {
 			case <-h.q.wake:
 			case <-h.ctx.Done():
 			}
+			h.q.linger(linger, h.cfg.Linger, h.ctx.Done())
 			if h.ctx.Err() != nil {
 				h.q.dropAll()
 				return

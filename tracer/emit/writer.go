@@ -20,6 +20,9 @@ type WriterConfig struct {
 	MaxQueueEvents int
 	MaxQueueBytes  int
 	MaxBatchEvents int
+	// Linger is how long the writer gathers events after the first of a
+	// burst before it writes them: 0 means DefaultLinger, negative none.
+	Linger time.Duration
 	// Container fills the container fields of the drop report.
 	Container container.Info
 	// Now is the clock for drop reports.
@@ -67,6 +70,9 @@ func NewWriterWith(cfg WriterConfig, w io.Writer, logger *slog.Logger) *Writer {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.Linger == 0 {
+		cfg.Linger = DefaultLinger
 	}
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -131,6 +137,7 @@ func (w *Writer) stopped() bool {
 
 func (w *Writer) run() {
 	defer close(w.done)
+	linger := newStoppedTimer()
 	for {
 		w.batch = w.q.take(w.batch[:0], w.cfg.MaxBatchEvents, DefaultMaxBatchBytes)
 		if len(w.batch) == 0 {
@@ -142,6 +149,7 @@ func (w *Writer) run() {
 			case <-w.q.wake:
 			case <-w.stop:
 			}
+			w.q.linger(linger, w.cfg.Linger, w.stop)
 			if w.stopped() {
 				return
 			}

@@ -148,3 +148,22 @@ func TestWriterError(t *testing.T) {
 		t.Errorf("stats = %+v (a write error is not a full-queue drop: no report)", st)
 	}
 }
+
+// TestWriterCloseEndsLinger: a writer lingering for a burst does not hold
+// Close up: the queued event is written and Close returns in time.
+func TestWriterCloseEndsLinger(t *testing.T) {
+	var out bytes.Buffer
+	w := NewWriterWith(WriterConfig{Linger: time.Hour}, &out, nil)
+	w.Emit(testLog(1))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := w.Close(ctx); err != nil {
+		t.Fatalf("Close: %v (the linger held it)", err)
+	}
+	if st := w.Stats(); st.Sent != 1 {
+		t.Fatalf("sent %d, want 1", st.Sent)
+	}
+	if evs := parseLines(t, out.Bytes()); len(evs) != 1 {
+		t.Fatalf("%d lines written, want 1", len(evs))
+	}
+}
