@@ -445,7 +445,6 @@ func (t *tracer) seccompStop(th *thread) error {
 		t.park(th.tid)
 		return nil
 	}
-	t.stats.trapped(name)
 	var args [6]uint64
 	for i := range args {
 		args[i] = regs.Arg(i)
@@ -516,6 +515,9 @@ func (t *tracer) seccompStop(th *thread) error {
 				Message: "checked arguments could not be protected from rewriting (argument region)"}
 		}
 	}
+	// Counted once decided: a call that waited, or that traps again after
+	// the region was mapped, is decided (and counted) only then.
+	t.stats.trapped(name)
 	t.stats.decided(best.Verdict)
 	if best.Verdict != policy.Block && t.mustSerialize(name, pin) {
 		t.inflight, th.serialAtExit = th.tid, true

@@ -340,3 +340,25 @@ func TestCapabilitiesDropped(t *testing.T) {
 		t.Errorf("caps output incomplete: %q", res.stdout)
 	}
 }
+
+// TestTrappedCountsOnce: a call trapped again after the argument region was
+// mapped into its process is counted once in syscalls_trapped_total. The
+// static busybox makes exactly one openat, which is the first call of its
+// image needing the region, so it traps twice. Needs root and busybox-static.
+func TestTrappedCountsOnce(t *testing.T) {
+	const bb = "/usr/bin/busybox"
+	if _, err := os.Stat(bb); err != nil {
+		t.Skipf("%s: %v (make deps-test installs busybox-static)", bb, err)
+	}
+	stats := NewStats()
+	r := traceRunStats(t, fakePolicy{}, stats, nil, bb, "cat", "/etc/hostname")
+	if r.code != 0 {
+		t.Fatalf("exit %d", r.code)
+	}
+	if n := stats.RegionInjected.Load(); n == 0 {
+		t.Fatal("the region was never injected: this test no longer covers a re-trapped call")
+	}
+	if n := stats.Syscalls()["openat"]; n != 1 {
+		t.Fatalf("openat counted %d times, want 1", n)
+	}
+}

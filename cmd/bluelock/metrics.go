@@ -40,7 +40,7 @@ type statsCounter struct {
 func newStatsCollector(s *tracer.Stats) *statsCollector {
 	return &statsCollector{
 		stats:        s,
-		syscalls:     prometheus.NewDesc("bluelock_tracer_syscalls_trapped_total", "Syscalls stopped in the tracer, by name.", []string{"syscall"}, nil),
+		syscalls:     prometheus.NewDesc("bluelock_tracer_syscalls_trapped_total", "Trapped syscalls decided, by name (one that waited or was trapped again after the argument region was mapped counts once).", []string{"syscall"}, nil),
 		decisions:    prometheus.NewDesc("bluelock_tracer_decisions_total", "Trapped syscalls by verdict.", []string{"verdict"}, nil),
 		unreadable:   prometheus.NewDesc("bluelock_tracer_unreadable_arguments_total", "Trapped syscalls whose decision-relevant argument could not be read.", nil, nil),
 		failedClosed: prometheus.NewDesc("bluelock_tracer_failed_closed_total", "Syscalls denied because an argument could not be read.", nil, nil),
