@@ -72,16 +72,8 @@ func TestPinOpensFlag(t *testing.T) {
 		{name: "env-bad", env: "off", args: []string{"app"}, want: true, wantErr: true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			fs := flag.NewFlagSet("t", flag.ContinueOnError)
-			fs.SetOutput(io.Discard)
-			var f runFlags
-			f.register(fs, func(k string) string {
-				if k == "BLUELOCK_PIN_OPENS" {
-					return c.env
-				}
-				return ""
-			})
-			if err := fs.Parse(c.args); err != nil {
+			f, err := parseWithEnv("BLUELOCK_PIN_OPENS", c.env, c.args)
+			if err != nil {
 				t.Fatal(err)
 			}
 			if f.pinOpens != c.want || (f.envErr != nil) != c.wantErr {
@@ -121,16 +113,7 @@ func TestSpinFlag(t *testing.T) {
 		{name: "flag-negative", args: []string{"--spin=-5us", "app"}, wantErr: "-spin"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			fs := flag.NewFlagSet("t", flag.ContinueOnError)
-			fs.SetOutput(io.Discard)
-			var f runFlags
-			f.register(fs, func(k string) string {
-				if k == "BLUELOCK_SPIN" {
-					return c.env
-				}
-				return ""
-			})
-			err := fs.Parse(c.args)
+			f, err := parseWithEnv("BLUELOCK_SPIN", c.env, c.args)
 			if err == nil {
 				err = f.envErr
 			}
@@ -148,4 +131,20 @@ func TestSpinFlag(t *testing.T) {
 			}
 		})
 	}
+}
+
+// parseWithEnv registers the run flags with only the environment variable
+// name set (to value, when not empty) and parses args.
+func parseWithEnv(name, value string, args []string) (runFlags, error) {
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	var f runFlags
+	f.register(fs, func(k string) string {
+		if k == name {
+			return value
+		}
+		return ""
+	})
+	err := fs.Parse(args) // before f is copied out: the flags write into it
+	return f, err
 }
