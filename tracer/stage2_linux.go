@@ -99,7 +99,7 @@ func stage2(fdText string, args []string) int {
 	if err := dropPtraceCap(); err != nil {
 		return fail(1, "drop CAP_SYS_PTRACE: %v", err)
 	}
-	if err := filter.Load(); err != nil {
+	if _, err := filter.Load(filter.Options{}); err != nil {
 		return fail(1, "%v", err)
 	}
 	// This execve is trapped by the filter and decided like any other, so
