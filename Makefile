@@ -83,8 +83,6 @@ unit: deps-test build
 test: deps-test build lint kube-apiserver
 	BLUELOCK_BIN=$(CURDIR)/$(BIN)/bluelock SIDEKICK_BIN=$(CURDIR)/$(BIN)/sidekick \
 	  $(GO) test -count=1 -timeout 40m ./...
-	@echo ">> the tracer's tests again, with fast opens (the seccomp notification supervisor)"
-	BLUELOCK_TEST_FAST_OPENS=1 $(GO) test -count=1 -timeout 10m ./tracer/
 	@hack/fuzz-smoke.sh
 	@$(MAKE) --no-print-directory e2e
 

@@ -121,11 +121,6 @@ type Config struct {
 	// sleeps in wait4 (spin.go): 0 means DefaultSpin, a negative value
 	// never spins.
 	Spin time.Duration
-	// FastOpens sends opens that create nothing to a seccomp
-	// user-notification supervisor instead of a ptrace stop
-	// (notify_linux.go, docs/unotify.md). It needs pinned opens and Linux
-	// 5.14; without them the tracer says so and stays on ptrace.
-	FastOpens bool
 }
 
 func (c *Config) setDefaults() {

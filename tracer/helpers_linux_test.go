@@ -49,8 +49,6 @@ func helperMain(args []string) int {
 			return 1
 		case errors.Is(err, unix.ENOSYS):
 			return 38
-		case errors.Is(err, unix.EMFILE):
-			return 24
 		}
 		fmt.Fprintln(os.Stderr, "helper:", err)
 		return 2
@@ -269,9 +267,6 @@ func helperMain(args []string) int {
 		}
 		return 0
 	}
-	if code, ok := notifyHelper(args, errnoExit); ok {
-		return code
-	}
 	fmt.Fprintln(os.Stderr, "helper: unknown action", args)
 	return 2
 }
@@ -426,7 +421,6 @@ func traceRunTuned(t *testing.T, pol Policy, vis Visibility, stats *Stats, env [
 		Stdout:     out,
 		Now:        func() time.Time { return fixedTime },
 	}
-	cfg.FastOpens = fastOpensUnderTest()
 	if tune != nil {
 		tune(&cfg)
 	}
@@ -437,12 +431,6 @@ func traceRunTuned(t *testing.T, pol Policy, vis Visibility, stats *Stats, env [
 	b, _ := os.ReadFile(out.Name())
 	return runResult{code: code, events: rec.all(), stdout: string(b)}
 }
-
-// fastOpensEnv runs the package's tracer tests with the notification fast
-// path on (Config.FastOpens): make test runs them both ways.
-const fastOpensEnv = "BLUELOCK_TEST_FAST_OPENS"
-
-func fastOpensUnderTest() bool { return os.Getenv(fastOpensEnv) == "1" }
 
 // helper returns argv running the helper action, and the env that selects it.
 func helper(t *testing.T, action ...string) ([]string, []string) {

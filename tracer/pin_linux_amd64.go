@@ -129,30 +129,26 @@ func isOpen(name string) bool {
 // pinned, without changing anything: the serializer needs to know first
 // whether it will be (serial_linux.go).
 //
-// A process with a seccomp filter of its own is not pinned (the kernel runs
-// its filter again on the rewritten call): the caller checks that, because
-// the notification fast path, which rewrites nothing, plans opens too.
-//
-// Precondition: holds the tracer (t.mu); th waits in the call whose
-// arguments args are; cp is what its decoder read.
-func (t *tracer) planPin(th *thread, name string, args [6]uint64, cp *capture) pinPlan {
-	if !isOpen(name) || !t.pin.enabled || !t.rootsShared {
+// Precondition: runs on the tracer's locked OS thread; th is in the seccomp
+// stop regs were read at; cp is what its decoder read.
+func (t *tracer) planPin(th *thread, name string, regs *sys.Regs, cp *capture) pinPlan {
+	if !isOpen(name) || !t.pin.enabled || !t.rootsShared || th.proc.ownFilter {
 		return pinPlan{}
 	}
-	dirfd, pathAddr := procfs.AtFdCwd, args[0]
+	dirfd, pathAddr := procfs.AtFdCwd, regs.Arg(0)
 	var how unix.OpenHow
 	switch name {
 	case "open":
-		how = legacyHow(args[1], args[2])
+		how = legacyHow(regs.Arg(1), regs.Arg(2))
 	case "creat":
-		how = legacyHow(unix.O_CREAT|unix.O_WRONLY|unix.O_TRUNC, args[1])
+		how = legacyHow(unix.O_CREAT|unix.O_WRONLY|unix.O_TRUNC, regs.Arg(1))
 	case "openat":
-		dirfd, pathAddr = fdArg(args[0]), args[1]
-		how = legacyHow(args[2], args[3])
+		dirfd, pathAddr = fdArg(regs.Arg(0)), regs.Arg(1)
+		how = legacyHow(regs.Arg(2), regs.Arg(3))
 	case "openat2":
-		dirfd, pathAddr = fdArg(args[0]), args[1]
-		b, ok := cp.bytesAt(args[2])
-		if !ok || args[3] != openHowSize || len(b) < openHowSize {
+		dirfd, pathAddr = fdArg(regs.Arg(0)), regs.Arg(1)
+		b, ok := cp.bytesAt(regs.Arg(2))
+		if !ok || regs.Arg(3) != openHowSize || len(b) < openHowSize {
 			return pinPlan{}
 		}
 		how = unix.OpenHow{

@@ -192,11 +192,10 @@ func TestPinnedOpensKeepSemantics(t *testing.T) {
 	}
 	// The runtime and loader make about 10 opens; the script has more than
 	// 30 pinnable ones.
-	// With fast opens the supervisor opens the pinned path itself.
-	if n := stats.PinnedOpens.Load() + stats.NotifiedOpens.Load(); n < 35 {
+	if n := stats.PinnedOpens.Load(); n < 35 {
 		t.Errorf("only %d opens were pinned: the script's opens were not", n)
 	}
-	t.Logf("%d opens pinned, %d of them by the supervisor", stats.PinnedOpens.Load()+stats.NotifiedOpens.Load(), stats.NotifiedOpens.Load())
+	t.Logf("%d opens pinned", stats.PinnedOpens.Load())
 }
 
 // TestOwnFilterIsNotPinned: a process that stacks a seccomp filter of its

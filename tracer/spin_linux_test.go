@@ -24,10 +24,7 @@ func TestSpinWait(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			argv, env := helper(t, "open-n", "/etc/hostname", "300")
 			stats := NewStats()
-			r := traceRunTuned(t, fakePolicy{}, 0, stats, env, func(cfg *Config) {
-				cfg.Spin = c.spin
-				cfg.FastOpens = false // the subject is the ptrace stop loop: opens must stop there
-			}, argv...)
+			r := traceRunTuned(t, fakePolicy{}, 0, stats, env, func(cfg *Config) { cfg.Spin = c.spin }, argv...)
 			if r.code != 0 {
 				t.Fatalf("exit %d", r.code)
 			}

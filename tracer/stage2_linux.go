@@ -24,12 +24,6 @@ const (
 	// stage2RegionFd is where the tracer passes the argument region's memfd;
 	// stage 2 moves it to reloc.Fd, without close-on-exec, for the app.
 	stage2RegionFd = 4
-	// stage2NotifyEnv asks stage 2 for the fast-path filter (Config.FastOpens).
-	stage2NotifyEnv = "BLUELOCK_STAGE2_NOTIFY"
-	// stage2ListenerFd is where stage 2 leaves the filter's listener,
-	// close-on-exec, for the tracer to take (pidfd_getfd) at the seccomp stop
-	// of its execve of the app: the app never holds it.
-	stage2ListenerFd = 1022
 )
 
 // Stage 2 must exec the app from the thread the tracer seized: PTRACE_SEIZE
@@ -47,7 +41,7 @@ func init() {
 func withoutStage2(env []string) []string {
 	out := make([]string, 0, len(env)+1)
 	for _, kv := range env {
-		if !strings.HasPrefix(kv, stage2Env+"=") && !strings.HasPrefix(kv, stage2NotifyEnv+"=") {
+		if !strings.HasPrefix(kv, stage2Env+"=") {
 			out = append(out, kv)
 		}
 	}
@@ -87,11 +81,8 @@ func stage2(fdText string, args []string) int {
 	if len(args) == 0 {
 		return fail(1, "no command")
 	}
-	notify := os.Getenv(stage2NotifyEnv) == "1"
-	for _, k := range []string{stage2Env, stage2NotifyEnv} {
-		if err := os.Unsetenv(k); err != nil {
-			return fail(1, "unset %s: %v", k, err)
-		}
+	if err := os.Unsetenv(stage2Env); err != nil {
+		return fail(1, "unset %s: %v", stage2Env, err)
 	}
 	path, code, err := lookPath(args[0])
 	if err != nil {
@@ -108,17 +99,8 @@ func stage2(fdText string, args []string) int {
 	if err := dropPtraceCap(); err != nil {
 		return fail(1, "drop CAP_SYS_PTRACE: %v", err)
 	}
-	listener, err := filter.Load(filter.Options{NotifyOpens: notify})
-	if err != nil {
+	if err := filter.Load(); err != nil {
 		return fail(1, "%v", err)
-	}
-	if listener >= 0 {
-		if err := unix.Dup3(listener, stage2ListenerFd, unix.O_CLOEXEC); err != nil {
-			return fail(1, "move the seccomp listener to %d: %v", stage2ListenerFd, err)
-		}
-		if listener != stage2ListenerFd {
-			_ = unix.Close(listener)
-		}
 	}
 	// This execve is trapped by the filter and decided like any other, so
 	// the app's own image is checked against process rules.

@@ -46,10 +46,6 @@ type Stats struct {
 	// polls that found none within the budget and slept (spin.go).
 	SpinHits   atomic.Uint64
 	SpinMisses atomic.Uint64
-	// NotifiedOpens counts opens the fast path's supervisor answered itself
-	// (notify_linux.go); HandedBack those it sent to ptrace instead.
-	NotifiedOpens atomic.Uint64
-	HandedBack    atomic.Uint64
 }
 
 // NewStats returns zeroed counters.

@@ -24,14 +24,3 @@ var syscallNames = map[int]string{
 // stacks a seccomp filter of its own; tracer/filter traces them only in that
 // use (seccomp SECCOMP_SET_MODE_FILTER, prctl PR_SET_SECCOMP).
 func filterInstall(nr int) bool { return nr == unix.SYS_SECCOMP || nr == unix.SYS_PRCTL }
-
-// credCall reports whether nr changes a thread's file-system identity and is
-// traced for the fast path only (tracer/filter's credCalls): the supervisor
-// must read that thread's identity again before it opens for it.
-func credCall(nr int) bool {
-	switch nr {
-	case unix.SYS_SETFSUID, unix.SYS_SETFSGID, unix.SYS_SETGROUPS, unix.SYS_CAPSET:
-		return true
-	}
-	return false
-}

@@ -10,7 +10,6 @@ import (
 	"os"
 	"runtime"
 	"strconv"
-	"sync"
 	"syscall"
 	"time"
 
@@ -51,12 +50,6 @@ type thread struct {
 	// serialAtExit: this thread's call is the one in flight (tracer.inflight);
 	// its exit stop ends that (serial_linux.go).
 	serialAtExit bool
-	// creds is the thread's identity as the supervisor last read it (nil:
-	// read it again; a setuid-family call, a credCall or an exec clears it).
-	creds *procfs.Creds
-	// handBack: the supervisor sent this thread a SIGSTOP to move its open
-	// to ptrace (notify_linux.go).
-	handBack bool
 }
 
 type pendingCall struct {
@@ -65,12 +58,8 @@ type pendingCall struct {
 	call  *call
 }
 
-// tracer is the state of one Run. It is owned by whoever holds mu: the stop
-// loop while it handles a stop, the supervisor (notify_linux.go) while it
-// answers a notification.
+// tracer is the state of one Run. All of it is owned by the stop loop.
 type tracer struct {
-	mu     sync.Mutex
-	notify *notifier // the fast path's supervisor, nil without one
 	cfg    Config
 	log    *slog.Logger
 	proc   procfs.Proc
@@ -165,12 +154,6 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 	} else if t.pin, err = probePin(t.proc); err != nil {
 		t.log.Warn("opens cannot be pinned; a symlink swapped in after the check can redirect an allowed open", "err", err)
 	}
-	if t.cfg.FastOpens {
-		if why := t.fastOpensProblem(); why != "" {
-			t.log.Warn("fast opens are off; every open stops in ptrace", "why", why)
-			t.cfg.FastOpens = false
-		}
-	}
 
 	pid, err := t.start()
 	if err != nil {
@@ -184,7 +167,6 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 
 	code, err := t.loop()
 	t.killRemaining()
-	t.stopNotifier()
 	return code, err
 }
 
@@ -199,9 +181,6 @@ func (t *tracer) start() (int, error) {
 	defer r.Close()
 	defer w.Close()
 	env := append(withoutStage2(t.cfg.Env), stage2Env+"="+strconv.Itoa(stage2SyncFd))
-	if t.cfg.FastOpens {
-		env = append(env, stage2NotifyEnv+"=1")
-	}
 	argv := append([]string{"bluelock-stage2"}, t.cfg.Args...)
 	p, err := os.StartProcess(t.cfg.Self, argv, &os.ProcAttr{
 		Env: env,
@@ -247,9 +226,7 @@ func (t *tracer) loop() (int, error) {
 			}
 			return 0, fmt.Errorf("wait4: %w", err)
 		}
-		t.mu.Lock()
 		t.handle(tid, ws)
-		t.mu.Unlock()
 		if t.appDone {
 			return t.exit, nil
 		}
@@ -314,9 +291,6 @@ func (t *tracer) handle(tid int, ws unix.WaitStatus) {
 			// Syscall-exit stop: we asked for it (PTRACE_SYSCALL) to learn a
 			// result.
 			err = t.syscallExit(th)
-		} else if sig == unix.SIGSTOP && t.ownStop(th) {
-			// The supervisor hands this thread's open back to us.
-			err = t.retrapOpen(th)
 		} else {
 			// Signal-delivery stop: the app (or the kernel) sent sig. Deliver
 			// it as if we were not here; suppressing it would break the app.
@@ -441,12 +415,6 @@ func (t *tracer) identity(th *thread) Identity {
 //
 // Precondition: runs on the tracer's locked OS thread; th is in a seccomp stop.
 func (t *tracer) seccompStop(th *thread) error {
-	if th.proc.preFilter && t.cfg.FastOpens && t.notify == nil {
-		// Stage 2's execve of the app: its listener is still open.
-		if err := t.takeListener(th.proc.pid); err != nil {
-			return err
-		}
-	}
 	th.proc.preFilter = false // the filter is in place: every exec from now on is judged
 	var regs sys.Regs
 	if err := sys.GetRegs(th.tid, &regs); err != nil {
@@ -462,12 +430,6 @@ func (t *tracer) seccompStop(th *thread) error {
 		// with a NULL program, which fails).
 		th.filterAtExit = true
 		return sys.Syscall(th.tid, 0)
-	}
-	if credCall(regs.Nr()) {
-		// Traced for the fast path only: whatever it changes, the
-		// supervisor reads this thread's identity again before its next open.
-		th.creds = nil
-		return sys.Cont(th.tid, 0)
 	}
 	name, ok := syscallNames[regs.Nr()]
 	if !ok {
@@ -487,106 +449,8 @@ func (t *tracer) seccompStop(th *thread) error {
 	for i := range args {
 		args[i] = regs.Arg(i)
 	}
-	cp := &t.capture
-	j := t.judge(th, name, args)
-	c, best, facet, bestFacet := j.c, j.best, j.facet, j.bestFacet
-	if best.Verdict != policy.Block && setsID(name) {
-		th.uidAtExit = true
-		th.creds = nil
-	}
-	if best.Verdict != policy.Block && name == "chroot" {
-		t.rootsShared = false
-	}
-	var pin pinPlan
-	if best.Verdict != policy.Block {
-		if !th.proc.ownFilter {
-			pin = t.planPin(th, name, args, cp)
-		}
-		if t.mustSerialize(name, pin) && t.inflight != 0 && t.inflight != th.tid {
-			// An open that cannot be pinned meets a path call in flight:
-			// decide it again after that one (serial_linux.go).
-			t.park(th.tid)
-			return nil
-		}
-	}
-	if best.Verdict != policy.Block {
-		// The kernel must use what was checked: move the checked bytes where
-		// the app cannot rewrite them.
-		switch t.relocate(th, name, &regs, cp, pin) {
-		case relocRestarted:
-			return nil
-		case relocDenied:
-			best = policy.Decision{Verdict: policy.Block, Action: "Block", PolicyName: "DefaultPosture", Alert: true,
-				Message: "checked arguments could not be protected from rewriting (argument region)"}
-		}
-	}
-	// Counted once decided: a call that waited, or that traps again after
-	// the region was mapped, is decided (and counted) only then.
-	t.stats.trapped(name)
-	t.stats.decided(best.Verdict)
-	if best.Verdict != policy.Block && t.mustSerialize(name, pin) {
-		t.inflight, th.serialAtExit = th.tid, true
-	}
-
-	if best.Verdict == policy.Block {
-		// Skip the syscall and make it fail with EACCES, as KubeArmor's LSM
-		// enforcers do ("Permission denied"). No exit stop: we know the result.
-		ev := Event{Facet: facet, Decision: best}
-		regs.SkipWithErrno(unix.EACCES)
-		if err := sys.SetRegs(th.tid, &regs); err != nil {
-			// Could not change the registers: the syscall would run. Kill
-			// rather than let a blocked call through.
-			_ = unix.Kill(th.tid, unix.SIGKILL)
-			return err
-		}
-		ev.Result = ErrnoText(unix.EACCES)
-		t.emit(th, &ev, true)
-		return sys.Cont(th.tid, 0)
-	}
-	if ev, alert, ok := t.reportOf(judgement{c: c, best: best, facet: facet, bestFacet: bestFacet}); ok {
-		th.pending = &pendingCall{ev: ev, alert: alert, call: c}
-		return sys.Syscall(th.tid, 0)
-	}
-	if th.uidAtExit || th.serialAtExit {
-		return sys.Syscall(th.tid, 0)
-	}
-	return sys.Cont(th.tid, 0)
-}
-
-// reportOf says how a call that runs is reported once its result is known:
-// as an alert (its rule or an audit asks), as a log (visibility covers its
-// operation), or not at all (ok false).
-func (t *tracer) reportOf(j judgement) (ev Event, alert, ok bool) {
-	ev = Event{Facet: j.facet, Decision: j.best}
-	switch {
-	case j.best.Alert || j.best.Verdict == policy.Audit:
-		return ev, true, true
-	case !j.best.Silent && j.bestFacet >= 0 && t.cfg.Visibility.covers(j.c.facets[0].Req.Op):
-		// A log reports the primary facet, whatever domain decided.
-		ev.Facet = j.c.facets[0]
-		return ev, false, true
-	}
-	return ev, false, false
-}
-
-// judgement is what the policy made of one trapped call.
-type judgement struct {
-	c         *call
-	best      policy.Decision
-	facet     Facet // the facet that decided
-	bestFacet int   // its index in c.facets, -1 if none
-}
-
-// judge decodes th's call and asks the policy about every facet: the
-// strictest verdict wins. Unreadable arguments a rule could need, and
-// connections to the tracer's own ports, fail closed. What the decoder read
-// is left in t.capture, for relocation or pinning.
-//
-// Precondition: holds the tracer (t.mu); th waits in its call (a seccomp
-// stop or a notification).
-func (t *tracer) judge(th *thread, name string, args [6]uint64) judgement {
-	// One reader and capture serve every call (one is judged at a time,
-	// under t.mu); reset, not reallocated.
+	// One reader and capture serve every stop (the loop handles one stop
+	// at a time); reset, not reallocated.
 	cp := &t.capture
 	cp.strs, cp.bytes, cp.resolved = cp.strs[:0], cp.bytes[:0], cp.resolved[:0]
 	t.reader = memReader{t: t, th: th, cap: cp}
@@ -624,7 +488,68 @@ func (t *tracer) judge(th *thread, name string, args [6]uint64) judgement {
 		best = policy.Decision{Verdict: policy.Block, Action: "Block", PolicyName: "DefaultPosture", Alert: true,
 			Message: c.denyAlways}
 	}
-	return judgement{c: c, best: best, facet: facet, bestFacet: bestFacet}
+	if best.Verdict != policy.Block && setsID(name) {
+		th.uidAtExit = true
+	}
+	if best.Verdict != policy.Block && name == "chroot" {
+		t.rootsShared = false
+	}
+	var pin pinPlan
+	if best.Verdict != policy.Block {
+		pin = t.planPin(th, name, &regs, cp)
+		if t.mustSerialize(name, pin) && t.inflight != 0 && t.inflight != th.tid {
+			// An open that cannot be pinned meets a path call in flight:
+			// decide it again after that one (serial_linux.go).
+			t.park(th.tid)
+			return nil
+		}
+	}
+	if best.Verdict != policy.Block {
+		// The kernel must use what was checked: move the checked bytes where
+		// the app cannot rewrite them.
+		switch t.relocate(th, name, &regs, cp, pin) {
+		case relocRestarted:
+			return nil
+		case relocDenied:
+			best = policy.Decision{Verdict: policy.Block, Action: "Block", PolicyName: "DefaultPosture", Alert: true,
+				Message: "checked arguments could not be protected from rewriting (argument region)"}
+		}
+	}
+	// Counted once decided: a call that waited, or that traps again after
+	// the region was mapped, is decided (and counted) only then.
+	t.stats.trapped(name)
+	t.stats.decided(best.Verdict)
+	if best.Verdict != policy.Block && t.mustSerialize(name, pin) {
+		t.inflight, th.serialAtExit = th.tid, true
+	}
+
+	ev := Event{Facet: facet, Decision: best}
+	switch {
+	case best.Verdict == policy.Block:
+		// Skip the syscall and make it fail with EACCES, as KubeArmor's LSM
+		// enforcers do ("Permission denied"). No exit stop: we know the result.
+		regs.SkipWithErrno(unix.EACCES)
+		if err := sys.SetRegs(th.tid, &regs); err != nil {
+			// Could not change the registers: the syscall would run. Kill
+			// rather than let a blocked call through.
+			_ = unix.Kill(th.tid, unix.SIGKILL)
+			return err
+		}
+		ev.Result = ErrnoText(unix.EACCES)
+		t.emit(th, &ev, true)
+		return sys.Cont(th.tid, 0)
+	case best.Alert || best.Verdict == policy.Audit:
+		th.pending = &pendingCall{ev: ev, alert: true, call: c}
+		return sys.Syscall(th.tid, 0)
+	case !best.Silent && bestFacet >= 0 && t.cfg.Visibility.covers(c.facets[0].Req.Op):
+		// A log reports the primary facet, whatever domain decided.
+		ev.Facet = c.facets[0]
+		th.pending = &pendingCall{ev: ev, call: c}
+		return sys.Syscall(th.tid, 0)
+	case th.uidAtExit || th.serialAtExit:
+		return sys.Syscall(th.tid, 0)
+	}
+	return sys.Cont(th.tid, 0)
 }
 
 // setsID reports whether a traced syscall changes the caller's credentials.
@@ -706,7 +631,6 @@ func (t *tracer) execEvent(th *thread) error {
 		th.serialAtExit, th.filterAtExit = false, false
 	}
 	p := th.proc
-	th.creds = nil // an exec recomputes capabilities
 	// A new image has a new address space: the region must be mapped again
 	// before the next relocation.
 	p.region = regionNeeded
@@ -762,11 +686,6 @@ func (t *tracer) emit(th *thread, ev *Event, alert bool) { t.emitAs(th, ev, aler
 // is the exe that called execve (the identity's ProcessName is the new image).
 func (t *tracer) emitAs(th *thread, ev *Event, alert bool, caller string) {
 	ev.Who = t.identity(th)
-	t.send(ev, alert, caller)
-}
-
-// send stamps and emits ev, whose Who is set.
-func (t *tracer) send(ev *Event, alert bool, caller string) {
 	if caller != "" && ev.Facet.Req.Op == policy.OpProcess {
 		// For exec events KubeArmor's ProcessName is the new image (the
 		// facet's Path); Source stays the caller.
@@ -786,11 +705,9 @@ func (t *tracer) send(ev *Event, alert bool, caller string) {
 //
 // Precondition: runs on the tracer's locked OS thread.
 func (t *tracer) killRemaining() {
-	t.mu.Lock()
 	for tid := range t.thr {
 		_ = unix.Kill(tid, unix.SIGKILL)
 	}
-	t.mu.Unlock()
 	for range 10000 {
 		tid, ws, err := sys.Wait4(0)
 		if err != nil {

@@ -3,7 +3,6 @@ package main
 import (
 	"flag"
 	"io"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -56,51 +55,41 @@ func TestRunFlagsEnvDefaults(t *testing.T) {
 	}
 }
 
-// TestBoolFlags: --pin-opens and --fast-opens, and their variables; a value
-// of a variable that is not a boolean is an error naming it, not silently
-// the default.
-func TestBoolFlags(t *testing.T) {
-	for _, b := range []struct {
-		flag, env string
-		def       bool
-		get       func(*runFlags) bool
+// TestPinOpensFlag: --pin-opens and BLUELOCK_PIN_OPENS, and a value of the
+// variable that is not a boolean is an error, not silently "on".
+func TestPinOpensFlag(t *testing.T) {
+	for _, c := range []struct {
+		name, env string
+		args      []string
+		want      bool
+		wantErr   bool
 	}{
-		{"pin-opens", "BLUELOCK_PIN_OPENS", true, func(f *runFlags) bool { return f.pinOpens }},
-		{"fast-opens", "BLUELOCK_FAST_OPENS", false, func(f *runFlags) bool { return f.fastOpens }},
+		{name: "default", args: []string{"app"}, want: true},
+		{name: "env-false", env: "false", args: []string{"app"}, want: false},
+		{name: "env-0", env: "0", args: []string{"app"}, want: false},
+		{name: "flag-false", args: []string{"--pin-opens=false", "app"}, want: false},
+		{name: "flag-beats-env", env: "false", args: []string{"--pin-opens", "app"}, want: true},
+		{name: "env-bad", env: "off", args: []string{"app"}, want: true, wantErr: true},
 	} {
-		for _, c := range []struct {
-			name, env string
-			args      []string
-			want      bool
-			wantErr   bool
-		}{
-			{name: "default", args: []string{"app"}, want: b.def},
-			{name: "env-flip", env: strconv.FormatBool(!b.def), args: []string{"app"}, want: !b.def},
-			{name: "env-digit", env: map[bool]string{true: "0", false: "1"}[b.def], args: []string{"app"}, want: !b.def},
-			{name: "flag-flip", args: []string{"--" + b.flag + "=" + strconv.FormatBool(!b.def), "app"}, want: !b.def},
-			{name: "flag-beats-env", env: strconv.FormatBool(!b.def), args: []string{"--" + b.flag + "=" + strconv.FormatBool(b.def), "app"}, want: b.def},
-			{name: "env-bad", env: "off", args: []string{"app"}, want: b.def, wantErr: true},
-		} {
-			t.Run(b.flag+"/"+c.name, func(t *testing.T) {
-				f, err := parseWithEnv(b.env, c.env, c.args)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if got := b.get(&f); got != c.want || (f.envErr != nil) != c.wantErr {
-					t.Fatalf("%s %v, envErr %v; want %v, error %v", b.flag, got, f.envErr, c.want, c.wantErr)
-				}
-			})
-		}
-		var stderr strings.Builder
-		getenv := func(k string) string {
-			if k == b.env {
-				return "off"
+		t.Run(c.name, func(t *testing.T) {
+			f, err := parseWithEnv("BLUELOCK_PIN_OPENS", c.env, c.args)
+			if err != nil {
+				t.Fatal(err)
 			}
-			return ""
+			if f.pinOpens != c.want || (f.envErr != nil) != c.wantErr {
+				t.Fatalf("pinOpens %v, envErr %v; want %v, error %v", f.pinOpens, f.envErr, c.want, c.wantErr)
+			}
+		})
+	}
+	var stderr strings.Builder
+	getenv := func(k string) string {
+		if k == "BLUELOCK_PIN_OPENS" {
+			return "off"
 		}
-		if code := runMain([]string{"true"}, getenv, &stderr); code != 2 || !strings.Contains(stderr.String(), b.env+`="off"`) {
-			t.Fatalf("runMain with %s=off: exit %d, stderr %q; want 2 and the variable named", b.env, code, stderr.String())
-		}
+		return ""
+	}
+	if code := runMain([]string{"true"}, getenv, &stderr); code != 2 || !strings.Contains(stderr.String(), `BLUELOCK_PIN_OPENS="off"`) {
+		t.Fatalf("runMain with BLUELOCK_PIN_OPENS=off: exit %d, stderr %q; want 2 and the variable named", code, stderr.String())
 	}
 }
 

@@ -57,8 +57,6 @@ func newStatsCollector(s *tracer.Stats) *statsCollector {
 			{prometheus.NewDesc("bluelock_tracer_parked_calls_total", "Path syscalls that waited for another to finish (serialized path calls).", nil, nil), s.ParkedCalls.Load},
 			{prometheus.NewDesc("bluelock_tracer_spin_hits_total", "Tracee stops the stop loop found by polling, without sleeping (--spin).", nil, nil), s.SpinHits.Load},
 			{prometheus.NewDesc("bluelock_tracer_spin_misses_total", "Polls that found no stop within the spin budget and slept (--spin).", nil, nil), s.SpinMisses.Load},
-			{prometheus.NewDesc("bluelock_tracer_notified_opens_total", "Opens the seccomp notification supervisor decided and answered itself (--fast-opens).", nil, nil), s.NotifiedOpens.Load},
-			{prometheus.NewDesc("bluelock_tracer_handed_back_total", "Opens the supervisor sent back to a ptrace stop: another identity, /proc, a FIFO, a tty, O_PATH (--fast-opens).", nil, nil), s.HandedBack.Load},
 		},
 	}
 }

@@ -41,7 +41,6 @@ type runFlags struct {
 	logLevel    string
 	protect     string
 	pinOpens    bool
-	fastOpens   bool
 	spin        spinValue
 	// envErr is a bad value of an environment variable behind a flag,
 	// reported before anything starts.
@@ -81,16 +80,6 @@ func (f *runFlags) register(fs *flag.FlagSet, getenv func(string) string) {
 	}
 	fs.BoolVar(&f.pinOpens, "pin-opens", pin,
 		"hand allowed opens to the kernel as openat2 of the checked path with RESOLVE_NO_SYMLINKS, so a symlink swapped in after the check cannot redirect them (BLUELOCK_PIN_OPENS)")
-	fast := false
-	if v := getenv("BLUELOCK_FAST_OPENS"); v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			f.envErr = fmt.Errorf("BLUELOCK_FAST_OPENS=%q: want true or false", v)
-		}
-		fast = err == nil && b
-	}
-	fs.BoolVar(&f.fastOpens, "fast-opens", fast,
-		"decide opens that create nothing in a seccomp user-notification supervisor, which opens the checked path itself, instead of a ptrace stop; experimental (BLUELOCK_FAST_OPENS)")
 	f.spin = spinValue(tracer.DefaultSpin)
 	if v := getenv("BLUELOCK_SPIN"); v != "" {
 		if err := f.spin.Set(v); err != nil {
@@ -263,7 +252,6 @@ func run(cmd []string, f runFlags, getenv func(string) string, logger *slog.Logg
 		Signals:        sigs,
 		NoPin:          !f.pinOpens,
 		Spin:           f.spin.config(),
-		FastOpens:      f.fastOpens,
 	})
 }
 

@@ -48,8 +48,6 @@ var metrics = map[string][]string{
 	"bluelock_tracer_parked_calls_total":         {},
 	"bluelock_tracer_spin_hits_total":            {},
 	"bluelock_tracer_spin_misses_total":          {},
-	"bluelock_tracer_notified_opens_total":       {},
-	"bluelock_tracer_handed_back_total":          {},
 }
 
 // histograms expose _bucket, _sum and _count series.

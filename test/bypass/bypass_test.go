@@ -281,25 +281,8 @@ func run(ctx context.Context, t *testing.T, argv []string, extraEnv []string, wh
 	return r
 }
 
-// modes are the ways bluelock can enforce: every attack runs under each.
-var modes = []struct {
-	name string
-	env  []string
-}{
-	{"ptrace", []string{"BLUELOCK_FAST_OPENS=false"}},
-	// Opens that create nothing are decided by the seccomp notification
-	// supervisor, which opens the checked path itself (docs/unotify.md).
-	{"fast-opens", []string{"BLUELOCK_FAST_OPENS=true"}},
-}
-
 func TestAttacks(t *testing.T) {
 	e := setup(t)
-	for _, m := range modes {
-		t.Run(m.name, func(t *testing.T) { runAttacks(t, e, m.env) })
-	}
-}
-
-func runAttacks(t *testing.T, e env, modeEnv []string) {
 	for _, a := range attacks {
 		t.Run(string(a.policy)+"/"+a.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
@@ -346,10 +329,10 @@ func runAttacks(t *testing.T, e env, modeEnv []string) {
 			if a.name == "tracer-stop" {
 				during = func(pid int) { resumeWhenStopped(ctx, t, pid) }
 			}
-			tracerEnv := append(append([]string(nil), attackEnv...), modeEnv...)
+			tracerEnv := attackEnv
 			if a.name == "tracer-environ" {
 				// A token the attack must not find: the victim's secret itself.
-				tracerEnv = append(tracerEnv, "BLUELOCK_POLICY_TOKEN="+v.secret)
+				tracerEnv = append(append([]string(nil), attackEnv...), "BLUELOCK_POLICY_TOKEN="+v.secret)
 			}
 			r := run(ctx, t, argv, tracerEnv, during)
 			t.Logf("under bluelock (exit %d, signal %v): %s", r.exitCode, r.signal, firstLine(r.stdout, "stopped", "BYPASS", "toctou", "symlink swap"))

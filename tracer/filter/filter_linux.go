@@ -13,8 +13,8 @@ import (
 // Supported reports whether this build can build and load the filter.
 const Supported = true
 
-// build compiles Rules(o) with libseccomp for the native architecture only.
-func build(o Options) (*seccomp.ScmpFilter, error) {
+// build compiles Rules() with libseccomp for the native architecture only.
+func build() (*seccomp.ScmpFilter, error) {
 	// Default ALLOW: only the syscalls we name cost anything.
 	f, err := seccomp.NewFilter(seccomp.ActAllow)
 	if err != nil {
@@ -37,7 +37,7 @@ func build(o Options) (*seccomp.ScmpFilter, error) {
 	if err := f.SetNoNewPrivsBit(true); err != nil {
 		return nil, fmt.Errorf("set no_new_privs bit: %w", err)
 	}
-	for _, r := range Rules(o) {
+	for _, r := range Rules() {
 		if err := addRule(f, r); err != nil {
 			return nil, err
 		}
@@ -57,8 +57,6 @@ func addRule(f *seccomp.ScmpFilter, r Rule) error {
 		act = seccomp.ActTrace
 	case ErrnoAction:
 		act = seccomp.ActErrno.SetReturnCode(int16(r.Errno))
-	case Notify:
-		act = seccomp.ActNotify
 	default:
 		return fmt.Errorf("syscall %q: unknown action %d", r.Syscall, r.Action)
 	}
@@ -95,8 +93,8 @@ func addRule(f *seccomp.ScmpFilter, r Rule) error {
 
 // ExportBPF returns the raw BPF program (struct sock_filter[], host order)
 // the kernel would run. Tests run it in a BPF VM.
-func ExportBPF(o Options) ([]byte, error) {
-	f, err := build(o)
+func ExportBPF() ([]byte, error) {
+	f, err := build()
 	if err != nil {
 		return nil, err
 	}
@@ -127,28 +125,18 @@ func ExportBPF(o Options) ([]byte, error) {
 }
 
 // Load sets no_new_privs and installs the filter on every thread of the
-// calling process (TSYNC, which libseccomp sets by default). With
-// o.NotifyOpens it returns the filter's listener, close-on-exec; else -1.
+// calling process (TSYNC, which libseccomp sets by default).
 //
 // Precondition: the caller is about to execve from this OS thread; Go threads
 // it does not own get the filter too, through TSYNC.
-func Load(o Options) (int, error) {
-	f, err := build(o)
+func Load() error {
+	f, err := build()
 	if err != nil {
-		return -1, err
+		return err
 	}
 	defer f.Release()
 	if err := f.Load(); err != nil {
-		return -1, fmt.Errorf("load seccomp filter: %w", err)
+		return fmt.Errorf("load seccomp filter: %w", err)
 	}
-	if !o.NotifyOpens {
-		return -1, nil
-	}
-	// libseccomp asks for SECCOMP_FILTER_FLAG_NEW_LISTENER when a rule
-	// notifies, and keeps the descriptor it got.
-	fd, err := f.GetNotifFd()
-	if err != nil {
-		return -1, fmt.Errorf("seccomp listener: %w", err)
-	}
-	return int(fd), nil
+	return nil
 }

@@ -45,9 +45,9 @@ func seccompData(arch uint32, nr uint32, args [6]uint64) []byte {
 	return b
 }
 
-func loadVM(t *testing.T, o Options) *bpf.VM {
+func loadVM(t *testing.T) *bpf.VM {
 	t.Helper()
-	raw, err := ExportBPF(o)
+	raw, err := ExportBPF()
 	if err != nil {
 		t.Fatalf("ExportBPF: %v", err)
 	}
@@ -90,7 +90,7 @@ var nativeNR = map[string]uint32{
 }
 
 func TestFilterVM(t *testing.T) {
-	vm := loadVM(t, Options{})
+	vm := loadVM(t)
 	type tc struct {
 		name string
 		arch uint32
@@ -184,8 +184,6 @@ func retName(r uint32) string {
 		return "TRACE"
 	case r == retKillProcess:
 		return "KILL_PROCESS"
-	case r == retUserNotif:
-		return "USER_NOTIF"
 	case r&0xffff0000 == retErrno:
 		return fmt.Sprintf("ERRNO(%d)", r&0xffff)
 	}
@@ -196,7 +194,7 @@ func retName(r uint32) string {
 // and refused without conditions, or libseccomp picks one silently.
 func TestRulesAreDistinct(t *testing.T) {
 	seen := map[string]Action{}
-	for _, r := range Rules(Options{}) {
+	for _, r := range Rules() {
 		if len(r.Conds) != 0 {
 			continue
 		}

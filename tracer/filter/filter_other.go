@@ -8,7 +8,7 @@ import "errors"
 const Supported = false
 
 // ExportBPF is unavailable without Linux and cgo (libseccomp).
-func ExportBPF(Options) ([]byte, error) { return nil, errors.ErrUnsupported }
+func ExportBPF() ([]byte, error) { return nil, errors.ErrUnsupported }
 
 // Load is unavailable without Linux and cgo (libseccomp).
-func Load(Options) (int, error) { return -1, errors.ErrUnsupported }
+func Load() error { return errors.ErrUnsupported }

@@ -33,7 +33,7 @@ func TestRelocConstantsMatch(t *testing.T) {
 // TestRelocFilterVM: memory calls stop only near the region, the region's
 // descriptor survives, mounts and namespaces are refused.
 func TestRelocFilterVM(t *testing.T) {
-	vm := loadVM(t, Options{})
+	vm := loadVM(t)
 	errno := func(e unix.Errno) uint32 { return retErrno | uint32(e) }
 	in := reloc.Addr
 	blk := uint64(reloc.Block) << 32

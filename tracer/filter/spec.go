@@ -29,10 +29,6 @@ const (
 	// ErrnoAction fails the syscall with Rule.Errno without running it (0 = fake
 	// success).
 	ErrnoAction
-	// Notify hands the call to the tracer's supervisor over the filter's
-	// listener (SECCOMP_RET_USER_NOTIF): no ptrace stop. Without a listener
-	// the kernel fails the call with ENOSYS, so this too fails closed.
-	Notify
 )
 
 func (a Action) String() string {
@@ -41,8 +37,6 @@ func (a Action) String() string {
 		return "trace"
 	case ErrnoAction:
 		return "errno"
-	case Notify:
-		return "notify"
 	}
 	return "unknown"
 }
@@ -157,25 +151,12 @@ var filterInstalls = [...]Rule{
 		Why: "the app stacks its own filter, the old way"},
 }
 
-// Options choose between the filter's variants.
-type Options struct {
-	// NotifyOpens sends opens that create nothing to the supervisor
-	// (notify_spec.go) instead of a ptrace stop.
-	NotifyOpens bool
-}
-
 // Rules returns the whole filter spec: every traced syscall, then every
 // refusal. The result is a fresh slice the caller may keep.
-func Rules(o Options) []Rule {
+func Rules() []Rule {
 	out := make([]Rule, 0, len(traced)+len(refused)+len(filterInstalls))
 	for _, name := range traced {
-		if o.NotifyOpens && notifiedOpen(name) {
-			continue // notifyRules below
-		}
 		out = append(out, Rule{Syscall: name, Action: Trace, Why: "decided by the tracer"})
-	}
-	if o.NotifyOpens {
-		out = append(out, notifyRules()...)
 	}
 	out = append(out, refused[:]...)
 	out = append(out, filterInstalls[:]...)

@@ -58,15 +58,6 @@ func (p Proc) ReadStatus(tid int) (Status, error) {
 	return ParseStatus(b)
 }
 
-// ReadCreds reads thread tid's Creds.
-func (p Proc) ReadCreds(tid int) (Creds, error) {
-	b, err := os.ReadFile(p.path(strconv.Itoa(tid), "status"))
-	if err != nil {
-		return Creds{}, err
-	}
-	return ParseCreds(b)
-}
-
 // Flags say how a syscall resolves its path.
 type Flags uint8
 

@@ -99,37 +99,6 @@ func TestParseStatus(t *testing.T) {
 	}
 }
 
-func TestParseCreds(t *testing.T) {
-	const full = "Name:\tnginx\nUid:\t0\t33\t33\t33\nGid:\t0\t33\t33\t34\nGroups:\t4 33 \nCapEff:\t0000000000000000\n"
-	cases := []struct {
-		name, text string
-		want       Creds
-		err        bool
-	}{
-		{"worker", full, Creds{FSUID: 33, FSGID: 34, Groups: "4 33", CapEff: 0}, false},
-		{"no groups", "Uid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\nGroups:\t\nCapEff:\t000001ffffffffff\n",
-			Creds{CapEff: 0x1ffffffffff}, false},
-		{"no CapEff", "Uid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\nGroups:\t\n", Creds{}, true},
-		{"short Uid", "Uid:\t0\t0\nGid:\t0\t0\t0\t0\nGroups:\t\nCapEff:\t0\n", Creds{}, true},
-		{"bad CapEff", "Uid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\nGroups:\t\nCapEff:\tzz\n", Creds{}, true},
-		{"bad Gid", "Uid:\t0\t0\t0\t0\nGid:\t0\t0\t0\tx\nGroups:\t\nCapEff:\t0\n", Creds{}, true},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			got, err := ParseCreds([]byte(c.text))
-			if c.err {
-				if err == nil {
-					t.Fatalf("got %+v, want an error", got)
-				}
-				return
-			}
-			if err != nil || got != c.want {
-				t.Fatalf("got %+v, %v; want %+v", got, err, c.want)
-			}
-		})
-	}
-}
-
 // fakeMagic stands in for procfs's magic links: /proc/self is a SelfLink,
 // /proc/1/fd/3 an ObjectLink to /srv/app/data, /proc/1/fd/4 a pipe.
 type fakeMagic struct{}
