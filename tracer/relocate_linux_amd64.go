@@ -187,6 +187,12 @@ const (
 	relocDenied
 )
 
+// regionThere reports whether pid has the region mapped as it must be.
+func (t *tracer) regionThere(pid int) bool {
+	ok, _ := t.region.Mapped(t.cfg.Proc, pid)
+	return ok
+}
+
 // relocate moves the checked arguments of an allowed call into th's slot.
 //
 // Precondition: runs on the tracer's locked OS thread; th is in the seccomp
@@ -198,7 +204,7 @@ func (t *tracer) relocate(th *thread, name string, regs *sys.Regs, cp *capture, 
 	}
 	p := th.proc
 	if p.region == regionUnknown {
-		if ok, _ := t.region.Mapped(t.cfg.Proc, p.pid); ok {
+		if t.regionThere(p.pid) {
 			p.region = regionMapped
 		} else {
 			p.region = regionNeeded
@@ -209,14 +215,19 @@ func (t *tracer) relocate(th *thread, name string, regs *sys.Regs, cp *capture, 
 		return relocDenied
 	case regionNeeded:
 		resumed, other, err := reloc.Inject(th.tid)
-		if err != nil {
+		switch {
+		case err == nil:
+			p.region = regionMapped
+			t.stats.RegionInjected.Add(1)
+		case errors.Is(err, reloc.ErrTaken) && t.regionThere(p.pid):
+			// A vfork child (or CLONE_VM task) sharing this address space
+			// made a relocatable call first and mapped it for both.
+			p.region = regionMapped
+		default:
 			p.region = regionFailed
 			t.stats.RelocFailedClosed.Add(1)
 			t.log.Warn("cannot map the argument region; this process's file and network calls fail closed",
 				"pid", p.pid, "exe", p.exe, "err", err)
-		} else {
-			p.region = regionMapped
-			t.stats.RegionInjected.Add(1)
 		}
 		switch {
 		case resumed:

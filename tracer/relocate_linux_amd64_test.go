@@ -46,6 +46,34 @@ func TestArgumentRegion(t *testing.T) {
 	}
 }
 
+// TestRegionMappedByVforkChild: a process whose first relocated call is
+// made by its vfork child (a static program that spawns before it opens
+// anything): the child's execve maps the region into the shared address
+// space, before the exec replaces the child's own. The parent's injection
+// then meets the region already there, which serves it; failing its calls
+// closed instead (as before) broke the program's first open.
+func TestRegionMappedByVforkChild(t *testing.T) {
+	if _, err := exec.LookPath("gcc"); err != nil {
+		t.Skip("gcc is needed to build the test program")
+	}
+	bin := filepath.Join(t.TempDir(), "vforkfirst")
+	if b, err := exec.Command("gcc", "-O2", "-Wall", "-static", "-o", bin, "testdata/vforkfirst.c").CombinedOutput(); err != nil {
+		t.Skipf("cannot build a static test program: %v\n%s", err, b)
+	}
+	out := filepath.Join(t.TempDir(), "created")
+	stats := NewStats()
+	res := traceRunStats(t, fakePolicy{mayBlock: true}, stats, nil, bin, out)
+	if res.code != 0 {
+		t.Fatalf("exit %d (13: the parent's open failed closed)", res.code)
+	}
+	if _, err := os.Stat(out); err != nil {
+		t.Fatalf("the open did not create its file: %v", err)
+	}
+	if n := stats.RelocFailedClosed.Load(); n != 0 {
+		t.Errorf("%d calls failed closed for want of the region", n)
+	}
+}
+
 // TestRestartedOnlyOwnSlot: an argument is left where it is only when every
 // argument read lies in the caller's own slot. A pointer into another
 // thread's slot (every slot is readable in every tracee) must be copied: that
