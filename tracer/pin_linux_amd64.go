@@ -130,25 +130,25 @@ func isOpen(name string) bool {
 // whether it will be (serial_linux.go).
 //
 // Precondition: runs on the tracer's locked OS thread; th is in the seccomp
-// stop regs were read at; cp is what its decoder read.
-func (t *tracer) planPin(th *thread, name string, regs *sys.Regs, cp *capture) pinPlan {
+// stop whose arguments args are; cp is what its decoder read.
+func (t *tracer) planPin(th *thread, name string, args [6]uint64, cp *capture) pinPlan {
 	if !isOpen(name) || !t.pin.enabled || !t.rootsShared || th.proc.ownFilter {
 		return pinPlan{}
 	}
-	dirfd, pathAddr := procfs.AtFdCwd, regs.Arg(0)
+	dirfd, pathAddr := procfs.AtFdCwd, args[0]
 	var how unix.OpenHow
 	switch name {
 	case "open":
-		how = legacyHow(regs.Arg(1), regs.Arg(2))
+		how = legacyHow(args[1], args[2])
 	case "creat":
-		how = legacyHow(unix.O_CREAT|unix.O_WRONLY|unix.O_TRUNC, regs.Arg(1))
+		how = legacyHow(unix.O_CREAT|unix.O_WRONLY|unix.O_TRUNC, args[1])
 	case "openat":
-		dirfd, pathAddr = fdArg(regs.Arg(0)), regs.Arg(1)
-		how = legacyHow(regs.Arg(2), regs.Arg(3))
+		dirfd, pathAddr = fdArg(args[0]), args[1]
+		how = legacyHow(args[2], args[3])
 	case "openat2":
-		dirfd, pathAddr = fdArg(regs.Arg(0)), regs.Arg(1)
-		b, ok := cp.bytesAt(regs.Arg(2))
-		if !ok || regs.Arg(3) != openHowSize || len(b) < openHowSize {
+		dirfd, pathAddr = fdArg(args[0]), args[1]
+		b, ok := cp.bytesAt(args[2])
+		if !ok || args[3] != openHowSize || len(b) < openHowSize {
 			return pinPlan{}
 		}
 		how = unix.OpenHow{

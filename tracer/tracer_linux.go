@@ -449,6 +449,101 @@ func (t *tracer) seccompStop(th *thread) error {
 	for i := range args {
 		args[i] = regs.Arg(i)
 	}
+	cp := &t.capture
+	j := t.judge(th, name, args)
+	c, best, facet, bestFacet := j.c, j.best, j.facet, j.bestFacet
+	if best.Verdict != policy.Block && setsID(name) {
+		th.uidAtExit = true
+	}
+	if best.Verdict != policy.Block && name == "chroot" {
+		t.rootsShared = false
+	}
+	var pin pinPlan
+	if best.Verdict != policy.Block {
+		pin = t.planPin(th, name, args, cp)
+		if t.mustSerialize(name, pin) && t.inflight != 0 && t.inflight != th.tid {
+			// An open that cannot be pinned meets a path call in flight:
+			// decide it again after that one (serial_linux.go).
+			t.park(th.tid)
+			return nil
+		}
+	}
+	if best.Verdict != policy.Block {
+		// The kernel must use what was checked: move the checked bytes where
+		// the app cannot rewrite them.
+		switch t.relocate(th, name, &regs, cp, pin) {
+		case relocRestarted:
+			return nil
+		case relocDenied:
+			best = policy.Decision{Verdict: policy.Block, Action: "Block", PolicyName: "DefaultPosture", Alert: true,
+				Message: "checked arguments could not be protected from rewriting (argument region)"}
+		}
+	}
+	// Counted once decided: a call that waited, or that traps again after
+	// the region was mapped, is decided (and counted) only then.
+	t.stats.trapped(name)
+	t.stats.decided(best.Verdict)
+	if best.Verdict != policy.Block && t.mustSerialize(name, pin) {
+		t.inflight, th.serialAtExit = th.tid, true
+	}
+
+	if best.Verdict == policy.Block {
+		// Skip the syscall and make it fail with EACCES, as KubeArmor's LSM
+		// enforcers do ("Permission denied"). No exit stop: we know the result.
+		ev := Event{Facet: facet, Decision: best}
+		regs.SkipWithErrno(unix.EACCES)
+		if err := sys.SetRegs(th.tid, &regs); err != nil {
+			// Could not change the registers: the syscall would run. Kill
+			// rather than let a blocked call through.
+			_ = unix.Kill(th.tid, unix.SIGKILL)
+			return err
+		}
+		ev.Result = ErrnoText(unix.EACCES)
+		t.emit(th, &ev, true)
+		return sys.Cont(th.tid, 0)
+	}
+	if ev, alert, ok := t.reportOf(judgement{c: c, best: best, facet: facet, bestFacet: bestFacet}); ok {
+		th.pending = &pendingCall{ev: ev, alert: alert, call: c}
+		return sys.Syscall(th.tid, 0)
+	}
+	if th.uidAtExit || th.serialAtExit {
+		return sys.Syscall(th.tid, 0)
+	}
+	return sys.Cont(th.tid, 0)
+}
+
+// reportOf says how a call that runs is reported once its result is known:
+// as an alert (its rule or an audit asks), as a log (visibility covers its
+// operation), or not at all (ok false).
+func (t *tracer) reportOf(j judgement) (ev Event, alert, ok bool) {
+	ev = Event{Facet: j.facet, Decision: j.best}
+	switch {
+	case j.best.Alert || j.best.Verdict == policy.Audit:
+		return ev, true, true
+	case !j.best.Silent && j.bestFacet >= 0 && t.cfg.Visibility.covers(j.c.facets[0].Req.Op):
+		// A log reports the primary facet, whatever domain decided.
+		ev.Facet = j.c.facets[0]
+		return ev, false, true
+	}
+	return ev, false, false
+}
+
+// judgement is what the policy made of one trapped call.
+type judgement struct {
+	c         *call
+	best      policy.Decision
+	facet     Facet // the facet that decided
+	bestFacet int   // its index in c.facets, -1 if none
+}
+
+// judge decodes th's call and asks the policy about every facet: the
+// strictest verdict wins. Unreadable arguments a rule could need, and
+// connections to the tracer's own ports, fail closed. What the decoder read
+// is left in t.capture, for relocation or pinning.
+//
+// Precondition: runs on the tracer's locked OS thread; th is in a seccomp
+// stop.
+func (t *tracer) judge(th *thread, name string, args [6]uint64) judgement {
 	// One reader and capture serve every stop (the loop handles one stop
 	// at a time); reset, not reallocated.
 	cp := &t.capture
@@ -488,68 +583,7 @@ func (t *tracer) seccompStop(th *thread) error {
 		best = policy.Decision{Verdict: policy.Block, Action: "Block", PolicyName: "DefaultPosture", Alert: true,
 			Message: c.denyAlways}
 	}
-	if best.Verdict != policy.Block && setsID(name) {
-		th.uidAtExit = true
-	}
-	if best.Verdict != policy.Block && name == "chroot" {
-		t.rootsShared = false
-	}
-	var pin pinPlan
-	if best.Verdict != policy.Block {
-		pin = t.planPin(th, name, &regs, cp)
-		if t.mustSerialize(name, pin) && t.inflight != 0 && t.inflight != th.tid {
-			// An open that cannot be pinned meets a path call in flight:
-			// decide it again after that one (serial_linux.go).
-			t.park(th.tid)
-			return nil
-		}
-	}
-	if best.Verdict != policy.Block {
-		// The kernel must use what was checked: move the checked bytes where
-		// the app cannot rewrite them.
-		switch t.relocate(th, name, &regs, cp, pin) {
-		case relocRestarted:
-			return nil
-		case relocDenied:
-			best = policy.Decision{Verdict: policy.Block, Action: "Block", PolicyName: "DefaultPosture", Alert: true,
-				Message: "checked arguments could not be protected from rewriting (argument region)"}
-		}
-	}
-	// Counted once decided: a call that waited, or that traps again after
-	// the region was mapped, is decided (and counted) only then.
-	t.stats.trapped(name)
-	t.stats.decided(best.Verdict)
-	if best.Verdict != policy.Block && t.mustSerialize(name, pin) {
-		t.inflight, th.serialAtExit = th.tid, true
-	}
-
-	ev := Event{Facet: facet, Decision: best}
-	switch {
-	case best.Verdict == policy.Block:
-		// Skip the syscall and make it fail with EACCES, as KubeArmor's LSM
-		// enforcers do ("Permission denied"). No exit stop: we know the result.
-		regs.SkipWithErrno(unix.EACCES)
-		if err := sys.SetRegs(th.tid, &regs); err != nil {
-			// Could not change the registers: the syscall would run. Kill
-			// rather than let a blocked call through.
-			_ = unix.Kill(th.tid, unix.SIGKILL)
-			return err
-		}
-		ev.Result = ErrnoText(unix.EACCES)
-		t.emit(th, &ev, true)
-		return sys.Cont(th.tid, 0)
-	case best.Alert || best.Verdict == policy.Audit:
-		th.pending = &pendingCall{ev: ev, alert: true, call: c}
-		return sys.Syscall(th.tid, 0)
-	case !best.Silent && bestFacet >= 0 && t.cfg.Visibility.covers(c.facets[0].Req.Op):
-		// A log reports the primary facet, whatever domain decided.
-		ev.Facet = c.facets[0]
-		th.pending = &pendingCall{ev: ev, call: c}
-		return sys.Syscall(th.tid, 0)
-	case th.uidAtExit || th.serialAtExit:
-		return sys.Syscall(th.tid, 0)
-	}
-	return sys.Cont(th.tid, 0)
+	return judgement{c: c, best: best, facet: facet, bestFacet: bestFacet}
 }
 
 // setsID reports whether a traced syscall changes the caller's credentials.
