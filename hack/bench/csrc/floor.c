@@ -10,10 +10,15 @@
 //   floor unotify  CMD...   SECCOMP_RET_USER_NOTIF: NOTIF_RECV + process_vm_readv
 //                            + NOTIF_ID_VALID + NOTIF_SEND(FLAG_CONTINUE)
 //   floor unotify-sync CMD... the same with SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP (6.6+)
+//   floor unotify-addfd CMD... unotify-sync, but an openat is opened by the
+//                            supervisor and its descriptor sent with
+//                            NOTIF_ADDFD + ADDFD_FLAG_SEND: what a race-free
+//                            answer costs (bluelock --fast-opens)
 //
 // Not a security tool: unotify with CONTINUE is racy by design (seccomp.h).
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/audit.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
@@ -86,10 +91,12 @@ static void forward_signals(void) {
 	sigaction(SIGTERM, &sa, NULL);
 }
 
+static char pathbuf[256];
+
 static void readpath(pid_t pid, unsigned long addr) {
-	char buf[256];
-	struct iovec l = {buf, sizeof buf}, r = {(void *)addr, sizeof buf};
+	struct iovec l = {pathbuf, sizeof pathbuf}, r = {(void *)addr, sizeof pathbuf};
 	process_vm_readv(pid, &l, 1, &r, 1, 0);
+	pathbuf[sizeof pathbuf - 1] = 0;
 }
 
 static long long now_ns(void) {
@@ -144,7 +151,11 @@ static int run_ptrace(char **cmd) {
 	}
 }
 
-static int run_unotify(char **cmd, int sync) {
+#ifndef SECCOMP_ADDFD_FLAG_SEND
+#define SECCOMP_ADDFD_FLAG_SEND (1UL << 1)
+#endif
+
+static int run_unotify(char **cmd, int sync, int addfd) {
 	int go[2], fdp[2];
 	if (pipe(go) || pipe(fdp)) return 127;
 	pid_t pid = fork();
@@ -179,6 +190,15 @@ static int run_unotify(char **cmd, int sync) {
 		}
 		readpath(req.pid, req.data.args[1]);
 		ioctl(l, SECCOMP_IOCTL_NOTIF_ID_VALID, &req.id);
+		if (addfd && req.data.nr == SYS_openat) {
+			int fd = openat((int)req.data.args[0], pathbuf, (int)req.data.args[2] | O_CLOEXEC, (mode_t)req.data.args[3]);
+			if (fd >= 0) {
+				struct seccomp_notif_addfd a = {.id = req.id, .flags = SECCOMP_ADDFD_FLAG_SEND, .srcfd = (__u32)fd};
+				ioctl(l, SECCOMP_IOCTL_NOTIF_ADDFD, &a);
+				close(fd);
+				continue;
+			}
+		}
 		memset(&resp, 0, sizeof resp);
 		resp.id = req.id;
 		resp.flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
@@ -190,10 +210,11 @@ static int run_unotify(char **cmd, int sync) {
 }
 
 int main(int argc, char **argv) {
-	if (argc < 3) { fprintf(stderr, "usage: floor ptrace|unotify|unotify-sync CMD...\n"); return 2; }
+	if (argc < 3) { fprintf(stderr, "usage: floor ptrace|unotify|unotify-sync|unotify-addfd CMD...\n"); return 2; }
 	if (strcmp(argv[1], "ptrace") == 0) return run_ptrace(argv + 2);
-	if (strcmp(argv[1], "unotify") == 0) return run_unotify(argv + 2, 0);
-	if (strcmp(argv[1], "unotify-sync") == 0) return run_unotify(argv + 2, 1);
+	if (strcmp(argv[1], "unotify") == 0) return run_unotify(argv + 2, 0, 0);
+	if (strcmp(argv[1], "unotify-sync") == 0) return run_unotify(argv + 2, 1, 0);
+	if (strcmp(argv[1], "unotify-addfd") == 0) return run_unotify(argv + 2, 1, 1);
 	fprintf(stderr, "floor: unknown mode %s\n", argv[1]);
 	return 2;
 }
