@@ -451,15 +451,14 @@ func (t *tracer) seccompStop(th *thread) error {
 	}
 	cp := &t.capture
 	j := t.judge(th, name, args)
-	c, best, facet, bestFacet := j.c, j.best, j.facet, j.bestFacet
-	if best.Verdict != policy.Block && setsID(name) {
+	if j.best.Verdict != policy.Block && setsID(name) {
 		th.uidAtExit = true
 	}
-	if best.Verdict != policy.Block && name == "chroot" {
+	if j.best.Verdict != policy.Block && name == "chroot" {
 		t.rootsShared = false
 	}
 	var pin pinPlan
-	if best.Verdict != policy.Block {
+	if j.best.Verdict != policy.Block {
 		pin = t.planPin(th, name, args, cp)
 		if t.mustSerialize(name, pin) && t.inflight != 0 && t.inflight != th.tid {
 			// An open that cannot be pinned meets a path call in flight:
@@ -468,29 +467,29 @@ func (t *tracer) seccompStop(th *thread) error {
 			return nil
 		}
 	}
-	if best.Verdict != policy.Block {
+	if j.best.Verdict != policy.Block {
 		// The kernel must use what was checked: move the checked bytes where
 		// the app cannot rewrite them.
 		switch t.relocate(th, name, &regs, cp, pin) {
 		case relocRestarted:
 			return nil
 		case relocDenied:
-			best = policy.Decision{Verdict: policy.Block, Action: "Block", PolicyName: "DefaultPosture", Alert: true,
+			j.best = policy.Decision{Verdict: policy.Block, Action: "Block", PolicyName: "DefaultPosture", Alert: true,
 				Message: "checked arguments could not be protected from rewriting (argument region)"}
 		}
 	}
 	// Counted once decided: a call that waited, or that traps again after
 	// the region was mapped, is decided (and counted) only then.
 	t.stats.trapped(name)
-	t.stats.decided(best.Verdict)
-	if best.Verdict != policy.Block && t.mustSerialize(name, pin) {
+	t.stats.decided(j.best.Verdict)
+	if j.best.Verdict != policy.Block && t.mustSerialize(name, pin) {
 		t.inflight, th.serialAtExit = th.tid, true
 	}
 
-	if best.Verdict == policy.Block {
+	if j.best.Verdict == policy.Block {
 		// Skip the syscall and make it fail with EACCES, as KubeArmor's LSM
 		// enforcers do ("Permission denied"). No exit stop: we know the result.
-		ev := Event{Facet: facet, Decision: best}
+		ev := Event{Facet: j.facet, Decision: j.best}
 		regs.SkipWithErrno(unix.EACCES)
 		if err := sys.SetRegs(th.tid, &regs); err != nil {
 			// Could not change the registers: the syscall would run. Kill
@@ -502,8 +501,8 @@ func (t *tracer) seccompStop(th *thread) error {
 		t.emit(th, &ev, true)
 		return sys.Cont(th.tid, 0)
 	}
-	if ev, alert, ok := t.reportOf(judgement{c: c, best: best, facet: facet, bestFacet: bestFacet}); ok {
-		th.pending = &pendingCall{ev: ev, alert: alert, call: c}
+	if ev, alert, ok := t.reportOf(j); ok {
+		th.pending = &pendingCall{ev: ev, alert: alert, call: j.c}
 		return sys.Syscall(th.tid, 0)
 	}
 	if th.uidAtExit || th.serialAtExit {
