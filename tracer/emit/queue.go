@@ -170,7 +170,8 @@ func (q *queue) push(ev schema.Event) {
 // events leaves as one batch. Without it a sender that keeps up wakes for
 // every event, and each wake-up of its goroutine is a futex call and a
 // context switch taken from the stop loop and the app (with visibility on,
-// 20,000 logged opens took 2.4 s instead of 1.86 s on 2 vCPUs). It ends
+// 20,000 logged opens took a median of 2.14 s instead of 1.75 s on 2 vCPUs,
+// docs/benchmarks.md). It ends
 // early when the queue is closed (close sends the only wake token that can
 // come while the FIFOs hold events) or done is.
 func (q *queue) linger(t *time.Timer, d time.Duration, done <-chan struct{}) {

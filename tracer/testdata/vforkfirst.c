@@ -5,7 +5,6 @@
 // Exit 0: created; 13: EACCES (failed closed); 1: other error.
 #include <errno.h>
 #include <fcntl.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
