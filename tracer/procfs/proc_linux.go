@@ -51,7 +51,7 @@ func (p Proc) Exe(pid int) (string, error) {
 
 // ReadStatus parses /proc/<tid>/status.
 func (p Proc) ReadStatus(tid int) (Status, error) {
-	b, err := os.ReadFile(p.path(strconv.Itoa(tid), "status"))
+	b, err := ReadFile(p.path(strconv.Itoa(tid), "status"))
 	if err != nil {
 		return Status{}, err
 	}

@@ -1,11 +1,11 @@
 package reloc
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
-	"os"
 	"strconv"
+
+	"github.com/bluelock/bluelock/tracer/procfs"
 )
 
 // Mapped reports whether pid has the region mapped at Addr as it must be: one
@@ -14,23 +14,15 @@ import (
 // memfd cannot be written through it, nor made writable (see the package
 // doc). procRoot is where procfs is mounted ("/proc").
 func (r *Region) Mapped(procRoot string, pid int) (bool, error) {
-	f, err := os.Open(procRoot + "/" + strconv.Itoa(pid) + "/maps")
+	b, err := procfs.ReadFile(procRoot + "/" + strconv.Itoa(pid) + "/maps")
 	if err != nil {
-		return false, err
-	}
-	defer f.Close()
-	want := []byte(strconv.FormatUint(Addr, 16) + "-")
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 0, 4096), 1<<20)
-	for sc.Scan() {
-		line := sc.Bytes()
-		if !bytes.HasPrefix(line, want) {
-			continue
-		}
-		return r.matches(line), nil
-	}
-	if err := sc.Err(); err != nil {
 		return false, fmt.Errorf("read maps of %d: %w", pid, err)
+	}
+	want := []byte(strconv.FormatUint(Addr, 16) + "-")
+	for line := range bytes.Lines(b) {
+		if bytes.HasPrefix(line, want) {
+			return r.matches(bytes.TrimSuffix(line, []byte("\n"))), nil
+		}
 	}
 	return false, nil
 }
