@@ -187,6 +187,31 @@ const (
 	relocDenied
 )
 
+// inheritRegion is the region state of a process that parent's thread
+// forked (or cloned without CLONE_THREAD) some time after its stop number
+// forkerStopped. Knowing it saves reading the child's maps at its first
+// relocatable call, which is its execve in a fork+exec: 54 µs of a 1.9 ms
+// iteration on the bench VM.
+//
+//   - Mapped before forkerStopped: the fork copied the mapping, since
+//     nothing can have removed it (the filter refuses munmap, mremap,
+//     madvise and mmap over the block), and with CLONE_VM the child shares
+//     it. Mapped later, by another thread of the parent, may be after the
+//     fork copied the address space: unknown.
+//   - Needed: there was no region when the parent was last seen. Should a
+//     sibling thread's injection have raced the fork, the child's own meets
+//     the mapping (EEXIST) and finds it (relocate's ErrTaken case).
+//   - Anything else: unknown, and the child's maps say.
+func inheritRegion(parent *process, forkerStopped uint64) regionState {
+	switch {
+	case parent.region == regionMapped && parent.mappedAt <= forkerStopped:
+		return regionMapped
+	case parent.region == regionNeeded:
+		return regionNeeded
+	}
+	return regionUnknown
+}
+
 // regionThere reports whether pid has the region mapped as it must be.
 func (t *tracer) regionThere(pid int) bool {
 	ok, _ := t.region.Mapped(t.cfg.Proc, pid)
@@ -205,7 +230,7 @@ func (t *tracer) relocate(th *thread, name string, regs *sys.Regs, cp *capture, 
 	p := th.proc
 	if p.region == regionUnknown {
 		if t.regionThere(p.pid) {
-			p.region = regionMapped
+			p.region, p.mappedAt = regionMapped, t.stops
 		} else {
 			p.region = regionNeeded
 		}
@@ -217,12 +242,14 @@ func (t *tracer) relocate(th *thread, name string, regs *sys.Regs, cp *capture, 
 		resumed, other, err := reloc.Inject(th.tid)
 		switch {
 		case err == nil:
-			p.region = regionMapped
+			p.region, p.mappedAt = regionMapped, t.stops
 			t.stats.RegionInjected.Add(1)
 		case errors.Is(err, reloc.ErrTaken) && t.regionThere(p.pid):
 			// A vfork child (or CLONE_VM task) sharing this address space
-			// made a relocatable call first and mapped it for both.
-			p.region = regionMapped
+			// made a relocatable call first and mapped it for both, or a
+			// forked child inherited regionNeeded while a sibling thread's
+			// injection raced the fork (inheritRegion).
+			p.region, p.mappedAt = regionMapped, t.stops
 		default:
 			p.region = regionFailed
 			t.stats.RelocFailedClosed.Add(1)

@@ -109,3 +109,31 @@ func TestRestartedOnlyOwnSlot(t *testing.T) {
 		})
 	}
 }
+
+// TestInheritRegion: a forked child takes its parent's region state only
+// where the fork settles it. A mapping made after the forking thread's last
+// stop (by a sibling thread) may postdate the fork's copy of the address
+// space, so the child's maps must say.
+func TestInheritRegion(t *testing.T) {
+	cases := []struct {
+		name          string
+		parent        process
+		forkerStopped uint64
+		want          regionState
+	}{
+		{"mapped before the forker's last stop", process{region: regionMapped, mappedAt: 3}, 7, regionMapped},
+		{"mapped at the forker's last stop (its own injection)", process{region: regionMapped, mappedAt: 7}, 7, regionMapped},
+		{"mapped since, by a sibling thread", process{region: regionMapped, mappedAt: 8}, 7, regionUnknown},
+		{"forker never seen stopped", process{region: regionMapped, mappedAt: 1}, 0, regionUnknown},
+		{"needed", process{region: regionNeeded}, 7, regionNeeded},
+		{"failed", process{region: regionFailed}, 7, regionUnknown},
+		{"unknown", process{region: regionUnknown}, 7, regionUnknown},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if got := inheritRegion(&c.parent, c.forkerStopped); got != c.want {
+				t.Errorf("inheritRegion = %v, want %v", got, c.want)
+			}
+		})
+	}
+}

@@ -29,6 +29,9 @@ type process struct {
 	// preFilter: stage 2 before its filter exists (no seccomp stop yet).
 	preFilter bool
 	region    regionState
+	// mappedAt is the stop count (tracer.stops) when region became
+	// regionMapped: the region was in the address space by then.
+	mappedAt uint64
 	// ownFilter: the process (or an ancestor) stacked a seccomp filter of
 	// its own, which would see pinned opens as openat2 (pin_linux_amd64.go).
 	ownFilter bool
@@ -38,6 +41,9 @@ type process struct {
 type thread struct {
 	tid  int
 	proc *process
+	// stoppedAt is the stop count (tracer.stops) of this thread's latest
+	// stop: whatever it does next, it does after that.
+	stoppedAt uint64
 	// pending is a decided syscall waiting for its result (exit stop, or the
 	// exec event for execve).
 	pending *pendingCall
@@ -96,6 +102,9 @@ type tracer struct {
 	// reader and capture are the decoder's, reused by every seccomp stop.
 	reader  memReader
 	capture capture
+	// stops counts the stops handled, to order what the tracer learnt
+	// against what a tracee did since its last stop (inheritRegion).
+	stops uint64
 }
 
 // Run starts cfg.Args under the tracer and returns the app's exit code once
@@ -282,6 +291,9 @@ func (t *tracer) handle(tid int, ws unix.WaitStatus) {
 		return
 	}
 	th := t.thread(tid)
+	t.stops++
+	before := th.stoppedAt
+	th.stoppedAt = t.stops
 	sig := ws.StopSignal()
 	event := int(uint32(ws) >> 16)
 	var err error
@@ -302,7 +314,14 @@ func (t *tracer) handle(tid int, ws unix.WaitStatus) {
 		// The child is auto-attached with our options. Its first stop may
 		// already have come (then thread() met it); register it now if not.
 		if child, e := sys.EventMsg(tid); e == nil {
-			t.thread(child)
+			if c := t.thread(child); c.proc != th.proc && c.proc.region == regionUnknown {
+				// A new process, not a thread: this thread forked it after
+				// its previous stop.
+				c.proc.region = inheritRegion(th.proc, before)
+				if c.proc.region == regionMapped {
+					c.proc.mappedAt = t.stops
+				}
+			}
 		}
 		err = sys.Cont(tid, 0)
 	case unix.PTRACE_EVENT_EXEC:
