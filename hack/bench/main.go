@@ -110,6 +110,7 @@ const (
 	cfgVisOn
 	cfgStrace
 	cfgFloorPtrace
+	cfgFloorPtraceExit
 	cfgFloorUnotify
 	cfgFloorAddfd
 )
@@ -129,6 +130,8 @@ func (b *bench) configs() []config {
 		// The floors (hack/bench/csrc/floor.c): the least a checking tracer can
 		// do per trapped call with each kernel mechanism. Not enforcers.
 		{"floor: C ptrace", func(c []string) []string { return append([]string{b.floor, "ptrace"}, c...) }},
+		// Two stops per call, as a tracer that reports results needs (vis on, strace).
+		{"floor: C ptrace+exit", func(c []string) []string { return append([]string{b.floor, "ptrace-exit"}, c...) }},
 		{"floor: C unotify+SYNC", func(c []string) []string { return append([]string{b.floor, "unotify-sync"}, c...) }},
 		// The race-free answer: the supervisor opens and sends the descriptor.
 		{"floor: C unotify+ADDFD", func(c []string) []string { return append([]string{b.floor, "unotify-addfd"}, c...) }},
@@ -154,8 +157,8 @@ func (b *bench) syscalls() {
 	}{{"openclose", 20000, false}, {"getpid", 2000000, false}, {"connect", 5000, false}, {"forkexec", 300, false},
 		{"openclose", 20000, true}}
 	cfgs := b.configs()
-	b.printf("## 1. Syscall cost\n\nA C loop (`hack/bench/csrc/loop.c`) times N iterations with CLOCK_MONOTONIC. Trapped syscalls per iteration are counted with `strace -c` over the same trap list. The floor columns are minimal C tracers (`hack/bench/csrc/floor.c`) that trap the same list and only read the registers and the path: the cost of the kernel mechanism itself, ptrace or seccomp user notification with `SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP`. The unotify+SYNC floor answers CONTINUE, which is racy (the kernel reads the path again); the unotify+ADDFD floor gives the race-free answer instead, for openat: it opens the path itself and sends the descriptor with `SECCOMP_IOCTL_NOTIF_ADDFD` (`docs/unotify.md`). The ptrace floor waits for stops as bluelock does (it polls for up to 50 µs, yielding the CPU, before it sleeps in `wait4`); the unotify floor leaves execve untrapped, so its forkexec cell is not comparable. The last row runs everything on one CPU (`taskset -c 0`), as on a Fargate task of 1 vCPU or less.\n\n")
-	b.printf("| loop | trapped/iter | native ns/iter | bluelock vis off | bluelock vis on | strace --seccomp-bpf | floor: C ptrace | floor: C unotify+SYNC | floor: C unotify+ADDFD | added µs per trapped syscall: bluelock vis off / on | strace | floor ptrace / unotify / ADDFD | bluelock/strace added |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	b.printf("## 1. Syscall cost\n\nA C loop (`hack/bench/csrc/loop.c`) times N iterations with CLOCK_MONOTONIC. Trapped syscalls per iteration are counted with `strace -c` over the same trap list. The floor columns are minimal C tracers (`hack/bench/csrc/floor.c`) that trap the same list and only read the registers and the path: the cost of the kernel mechanism itself, ptrace or seccomp user notification with `SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP`. The unotify+SYNC floor answers CONTINUE, which is racy (the kernel reads the path again); the unotify+ADDFD floor gives the race-free answer instead, for openat: it opens the path itself and sends the descriptor with `SECCOMP_IOCTL_NOTIF_ADDFD` (`docs/unotify.md`). The ptrace floor waits for stops as bluelock does (it polls for up to 50 µs, yielding the CPU, before it sleeps in `wait4`); the ptrace+exit floor also stops at each call's exit to read its result, as bluelock with visibility on and strace must, so it is the floor for those two columns; the unotify floor leaves execve untrapped, so its forkexec cell is not comparable. The last row runs everything on one CPU (`taskset -c 0`), as on a Fargate task of 1 vCPU or less.\n\n")
+	b.printf("| loop | trapped/iter | native ns/iter | bluelock vis off | bluelock vis on | strace --seccomp-bpf | floor: C ptrace | floor: C ptrace+exit | floor: C unotify+SYNC | floor: C unotify+ADDFD | added µs per trapped syscall: bluelock vis off / on | strace | floor ptrace / ptrace+exit / unotify / ADDFD | bluelock/strace added: vis off / on |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, m := range modes {
 		trapped := b.trappedPerIter(m.mode, m.iters)
 		samples := make([][]float64, len(cfgs))
@@ -188,17 +191,19 @@ func (b *bench) syscalls() {
 			}
 			return fmt.Sprintf("%.2f", (med[i]-med[cfgNative])/trapped/1000)
 		}
-		ratio := "—"
-		if trapped > 0 && med[cfgStrace]-med[cfgNative] > 0 {
-			ratio = fmt.Sprintf("%.2f×", (med[cfgVisOff]-med[cfgNative])/(med[cfgStrace]-med[cfgNative]))
+		ratio := func(i int) string {
+			if trapped == 0 || len(samples[i]) == 0 || med[cfgStrace]-med[cfgNative] <= 0 {
+				return "—"
+			}
+			return fmt.Sprintf("%.2f×", (med[i]-med[cfgNative])/(med[cfgStrace]-med[cfgNative]))
 		}
 		name := m.mode
 		if m.pin {
 			name += ", one CPU"
 		}
-		b.printf("| %s | %.1f | %s | %s | %s | %s | %s | %s | %s | %s / %s | %s | %s / %s / %s | %s |\n", name, trapped,
-			cells[cfgNative], cells[cfgVisOff], cells[cfgVisOn], cells[cfgStrace], cells[cfgFloorPtrace], cells[cfgFloorUnotify], cells[cfgFloorAddfd],
-			per(cfgVisOff), per(cfgVisOn), per(cfgStrace), per(cfgFloorPtrace), per(cfgFloorUnotify), per(cfgFloorAddfd), ratio)
+		b.printf("| %s | %.1f | %s | %s | %s | %s | %s | %s | %s | %s | %s / %s | %s | %s / %s / %s / %s | %s / %s |\n", name, trapped,
+			cells[cfgNative], cells[cfgVisOff], cells[cfgVisOn], cells[cfgStrace], cells[cfgFloorPtrace], cells[cfgFloorPtraceExit], cells[cfgFloorUnotify], cells[cfgFloorAddfd],
+			per(cfgVisOff), per(cfgVisOn), per(cfgStrace), per(cfgFloorPtrace), per(cfgFloorPtraceExit), per(cfgFloorUnotify), per(cfgFloorAddfd), ratio(cfgVisOff), ratio(cfgVisOn))
 	}
 	b.printf("\nRerun: `go run ./hack/bench -only syscalls`. Targets: bluelock's added cost per trapped syscall ≤ 0.6× strace's; untraced `getpid` within 5%% of native.\n\n")
 }

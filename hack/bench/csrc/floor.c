@@ -7,6 +7,11 @@
 //                            wait4 + PTRACE_GETREGS + process_vm_readv + PTRACE_CONT;
 //                            like bluelock, it polls (wait4 WNOHANG + sched_yield)
 //                            for up to 50 µs before it sleeps in wait4
+//   floor ptrace-exit CMD... the same, but it also learns each result, as a
+//                            tracer that logs calls must (bluelock with
+//                            visibility on): the seccomp stop is resumed with
+//                            PTRACE_SYSCALL and the syscall-exit stop costs
+//                            PTRACE_GETREGS + PTRACE_CONT
 //   floor unotify  CMD...   SECCOMP_RET_USER_NOTIF: NOTIF_RECV + process_vm_readv
 //                            + NOTIF_ID_VALID + NOTIF_SEND(FLAG_CONTINUE)
 //   floor unotify-sync CMD... the same with SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP (6.6+)
@@ -116,7 +121,7 @@ static pid_t poll_wait(int *st) {
 	return waitpid(-1, st, __WALL);
 }
 
-static int run_ptrace(char **cmd) {
+static int run_ptrace(char **cmd, int exits) {
 	pid_t pid = fork();
 	if (pid == 0) {
 		ptrace(PTRACE_TRACEME, 0, 0, 0);
@@ -130,7 +135,7 @@ static int run_ptrace(char **cmd) {
 	int st;
 	waitpid(pid, &st, 0);
 	ptrace(PTRACE_SETOPTIONS, pid, 0, PTRACE_O_TRACESECCOMP | PTRACE_O_EXITKILL | PTRACE_O_TRACEFORK |
-	       PTRACE_O_TRACEVFORK | PTRACE_O_TRACECLONE | PTRACE_O_TRACEEXEC);
+	       PTRACE_O_TRACEVFORK | PTRACE_O_TRACECLONE | PTRACE_O_TRACEEXEC | PTRACE_O_TRACESYSGOOD);
 	ptrace(PTRACE_CONT, pid, 0, 0);
 	for (;;) {
 		pid_t t = poll_wait(&st);
@@ -140,10 +145,16 @@ static int run_ptrace(char **cmd) {
 			continue;
 		}
 		int sig = 0;
+		struct user_regs_struct regs;
 		if ((st >> 8) == (SIGTRAP | (PTRACE_EVENT_SECCOMP << 8))) {
-			struct user_regs_struct regs;
 			ptrace(PTRACE_GETREGS, t, 0, &regs);
 			readpath(t, regs.rsi);
+			if (exits) {
+				ptrace(PTRACE_SYSCALL, t, 0, 0);
+				continue;
+			}
+		} else if (WSTOPSIG(st) == (SIGTRAP | 0x80)) {
+			ptrace(PTRACE_GETREGS, t, 0, &regs); // the result, in rax
 		} else if (WSTOPSIG(st) != SIGTRAP && (st >> 16) == 0) {
 			sig = WSTOPSIG(st);
 		}
@@ -210,8 +221,9 @@ static int run_unotify(char **cmd, int sync, int addfd) {
 }
 
 int main(int argc, char **argv) {
-	if (argc < 3) { fprintf(stderr, "usage: floor ptrace|unotify|unotify-sync|unotify-addfd CMD...\n"); return 2; }
-	if (strcmp(argv[1], "ptrace") == 0) return run_ptrace(argv + 2);
+	if (argc < 3) { fprintf(stderr, "usage: floor ptrace|ptrace-exit|unotify|unotify-sync|unotify-addfd CMD...\n"); return 2; }
+	if (strcmp(argv[1], "ptrace") == 0) return run_ptrace(argv + 2, 0);
+	if (strcmp(argv[1], "ptrace-exit") == 0) return run_ptrace(argv + 2, 1);
 	if (strcmp(argv[1], "unotify") == 0) return run_unotify(argv + 2, 0, 0);
 	if (strcmp(argv[1], "unotify-sync") == 0) return run_unotify(argv + 2, 1, 0);
 	if (strcmp(argv[1], "unotify-addfd") == 0) return run_unotify(argv + 2, 1, 1);
