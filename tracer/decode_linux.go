@@ -355,6 +355,9 @@ func decode(name string, a [6]uint64, r argReader, source string, uid int) *call
 		if name != "listen" {
 			c.acceptAddr, c.acceptLen = a[1], a[2]
 		}
+	case "chdir", "fchdir":
+		// Nothing to decide: traced so the working directory kept for
+		// events is read again afterwards (tracer.cwdOf).
 	default:
 		c.fail(policy.OpSyscall, errors.New("no decoder for traced syscall "+name))
 		return c

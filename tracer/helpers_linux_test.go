@@ -76,6 +76,51 @@ func helperMain(args []string) int {
 			unix.Close(fd)
 		}
 		return errnoExit(err)
+	case "cwd-moves": // cwd-moves DIR: relative opens while the cwd moves (see TestEventCwdFollowsMoves)
+		runtime.LockOSThread()
+		dir := args[1]
+		open := func(p string) func() error {
+			return func() error {
+				fd, err := unix.Open(p, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+				if err == nil {
+					unix.Close(fd)
+				}
+				return err
+			}
+		}
+		steps := []func() error{
+			open("a"),
+			func() error { return unix.Chdir("sub") },
+			open("b"),
+			func() error {
+				fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+				if err != nil {
+					return err
+				}
+				defer unix.Close(fd)
+				return unix.Fchdir(fd)
+			},
+			open("a"),
+			func() error {
+				// Another thread moves the working directory all threads share.
+				errc := make(chan error)
+				go func() {
+					runtime.LockOSThread() // never unlocked: the thread ends with the goroutine
+					errc <- unix.Chdir("sub")
+				}()
+				return <-errc
+			},
+			open("b"),
+			func() error { return unix.Rename(dir+"/sub", dir+"/moved") },
+			open("b"),
+		}
+		for i, step := range steps {
+			if err := step(); err != nil {
+				fmt.Fprintf(os.Stderr, "helper: cwd-moves step %d: %v\n", i, err)
+				return 2
+			}
+		}
+		return 0
 	case "chroot-open": // chroot DIR, then open PATH (in DIR's view)
 		if err := unix.Chroot(args[1]); err != nil {
 			return errnoExit(err)

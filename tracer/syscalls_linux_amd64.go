@@ -18,6 +18,7 @@ var syscallNames = map[int]string{
 	unix.SYS_CHOWN: "chown", unix.SYS_LCHOWN: "lchown", unix.SYS_FCHOWNAT: "fchownat",
 	unix.SYS_SETUID: "setuid", unix.SYS_SETGID: "setgid", unix.SYS_SETREUID: "setreuid", unix.SYS_SETREGID: "setregid",
 	unix.SYS_SETRESUID: "setresuid", unix.SYS_SETRESGID: "setresgid",
+	unix.SYS_CHDIR: "chdir", unix.SYS_FCHDIR: "fchdir",
 }
 
 // filterInstall reports whether nr is one of the calls by which an app

@@ -56,6 +56,13 @@ type thread struct {
 	// serialAtExit: this thread's call is the one in flight (tracer.inflight);
 	// its exit stop ends that (serial_linux.go).
 	serialAtExit bool
+	// cwdAtExit: a chdir or fchdir is running; its end, like its start,
+	// makes every kept working directory stale (tracer.cwdOf).
+	cwdAtExit bool
+	// cwd is this thread's working directory as of tracer.cwdGen cwdGen
+	// (cwdOf).
+	cwd    string
+	cwdGen uint64
 }
 
 type pendingCall struct {
@@ -105,6 +112,10 @@ type tracer struct {
 	// stops counts the stops handled, to order what the tracer learnt
 	// against what a tracee did since its last stop (inheritRegion).
 	stops uint64
+	// cwdGen changes whenever a traced call may have moved a working
+	// directory or renamed one (cwdOf). It starts at 1: a thread's cwdGen
+	// of 0 means nothing kept.
+	cwdGen uint64
 }
 
 // Run starts cfg.Args under the tracer and returns the app's exit code once
@@ -133,6 +144,7 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 		thr:         map[int]*thread{},
 		procs:       map[int]*process{},
 		rootsShared: true,
+		cwdGen:      1,
 	}
 	t.self, _ = os.Executable()
 
@@ -388,6 +400,9 @@ func (t *tracer) gone(tid int, ws unix.WaitStatus) {
 	t.slots.Release(tid)
 	t.unpark(tid)
 	if th, ok := t.thr[tid]; ok {
+		if th.cwdAtExit {
+			t.cwdGen++ // its chdir may have taken effect before it died
+		}
 		delete(t.thr, tid)
 		t.stats.Tracees.Add(-1)
 		if th.proc != nil && th.proc.pid == tid {
@@ -426,8 +441,38 @@ func (t *tracer) identity(th *thread) Identity {
 	if parent, ok := t.procs[p.ppid]; ok {
 		id.ParentProcessName = parent.exe
 	}
-	id.Cwd, _ = t.proc.Cwd(t.task(th))
+	id.Cwd = t.cwdOf(th)
 	return id
+}
+
+// cwdOf is th's working directory for its events. Reading /proc/<tid>/cwd
+// for every event cost a readlink per logged call: 32.5 against 28.2 µs per
+// logged open+close on one CPU (medians of 7). So it is kept per thread
+// until t.cwdGen moves: at the start and the end of every chdir and fchdir
+// (threads and CLONE_FS processes share a working directory, so any of them
+// counts) and at the start of every rename (of a directory the path runs
+// through). What the tracer does not see, a directory renamed from outside
+// the traced tree, shows in events only from the next of those calls. Path
+// resolution reads the cwd afresh: this is for events only.
+func (t *tracer) cwdOf(th *thread) string {
+	if th.cwdGen != t.cwdGen {
+		cwd, err := t.proc.Cwd(t.task(th))
+		if err != nil {
+			return "" // gone, or unreadable: keep nothing
+		}
+		th.cwd, th.cwdGen = cwd, t.cwdGen
+	}
+	return th.cwd
+}
+
+// movesCwd reports whether a traced call can change what a kept working
+// directory reads as (cwdOf).
+func movesCwd(name string) bool {
+	switch name {
+	case "chdir", "fchdir", "rename", "renameat", "renameat2":
+		return true
+	}
+	return false
 }
 
 // seccompStop decides one trapped syscall: decode, ask the policy, apply.
@@ -475,6 +520,14 @@ func (t *tracer) seccompStop(th *thread) error {
 	}
 	if j.best.Verdict != policy.Block && name == "chroot" {
 		t.rootsShared = false
+	}
+	if j.best.Verdict != policy.Block && movesCwd(name) {
+		t.cwdGen++
+		// A chdir's effect is only complete at its exit: a thread sharing
+		// the directory could read the old one in between and keep it.
+		// Renames are not stopped again for this (they are common and a
+		// rename's race with an event's cwd is harmless).
+		th.cwdAtExit = name == "chdir" || name == "fchdir"
 	}
 	var pin pinPlan
 	if j.best.Verdict != policy.Block {
@@ -524,7 +577,7 @@ func (t *tracer) seccompStop(th *thread) error {
 		th.pending = &pendingCall{ev: ev, alert: alert, call: j.c}
 		return sys.Syscall(th.tid, 0)
 	}
-	if th.uidAtExit || th.serialAtExit {
+	if th.uidAtExit || th.serialAtExit || th.cwdAtExit {
 		return sys.Syscall(th.tid, 0)
 	}
 	return sys.Cont(th.tid, 0)
@@ -630,6 +683,10 @@ func (t *tracer) syscallExit(th *thread) error {
 		th.serialAtExit = false
 		t.endInflight(th.tid)
 	}
+	if th.cwdAtExit {
+		th.cwdAtExit = false
+		t.cwdGen++
+	}
 	if th.filterAtExit {
 		th.filterAtExit = false
 		var regs sys.Regs
@@ -681,6 +738,10 @@ func (t *tracer) execEvent(th *thread) error {
 		t.unpark(th.tid)
 		t.unpark(former)
 		th.serialAtExit, th.filterAtExit = false, false
+		if th.cwdAtExit {
+			th.cwdAtExit = false
+			t.cwdGen++
+		}
 	}
 	p := th.proc
 	// A new image has a new address space: the region must be mapped again

@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -360,5 +361,39 @@ func TestTrappedCountsOnce(t *testing.T) {
 	}
 	if n := stats.Syscalls()["openat"]; n != 1 {
 		t.Fatalf("openat counted %d times, want 1", n)
+	}
+}
+
+// TestEventCwdFollowsMoves: events report the working directory of the
+// moment, though the tracer keeps it between events: a chdir, an fchdir,
+// another thread's chdir and a rename of the directory each show in the
+// next event.
+func TestEventCwdFollowsMoves(t *testing.T) {
+	dir, _ := filepath.EvalSymlinks(t.TempDir())
+	for _, p := range []string{"a", "sub/b"} {
+		os.MkdirAll(filepath.Dir(filepath.Join(dir, p)), 0o755)
+		os.WriteFile(filepath.Join(dir, p), nil, 0o644)
+	}
+	argv, env := helper(t, "cwd-moves", dir)
+	res := traceRunIn(t, dir, fakePolicy{}, VisFile, env, argv...)
+	if res.code != 0 {
+		t.Fatalf("helper exit %d", res.code)
+	}
+	type open struct{ resource, cwd string }
+	var got []open
+	for _, ev := range find(res.events, "File", dir+"/") {
+		if strings.Contains(ev.Log.Data, "SYS_OPEN") {
+			got = append(got, open{ev.Log.Resource, ev.Log.Cwd})
+		}
+	}
+	want := []open{
+		{dir + "/a", dir},
+		{dir + "/sub/b", dir + "/sub"}, // after chdir
+		{dir + "/a", dir},              // after fchdir
+		{dir + "/sub/b", dir + "/sub"}, // after another thread's chdir
+		{dir + "/moved/b", dir + "/moved"},
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("opens and their Cwd:\n got %v\nwant %v\n%s", got, want, dump(res.events))
 	}
 }

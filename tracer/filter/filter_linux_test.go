@@ -87,6 +87,7 @@ var nativeNR = map[string]uint32{
 	"chown": unix.SYS_CHOWN, "lchown": unix.SYS_LCHOWN, "fchownat": unix.SYS_FCHOWNAT,
 	"setuid": unix.SYS_SETUID, "setgid": unix.SYS_SETGID, "setreuid": unix.SYS_SETREUID, "setregid": unix.SYS_SETREGID,
 	"setresuid": unix.SYS_SETRESUID, "setresgid": unix.SYS_SETRESGID,
+	"chdir": unix.SYS_CHDIR, "fchdir": unix.SYS_FCHDIR,
 }
 
 func TestFilterVM(t *testing.T) {

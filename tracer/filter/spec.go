@@ -88,6 +88,9 @@ var traced = [...]string{
 	"link", "linkat", "symlink", "symlinkat", "rmdir", "mkdir", "mkdirat",
 	"truncate", "chroot", "mknod", "mknodat", "chown", "lchown", "fchownat",
 	"setuid", "setgid", "setreuid", "setregid", "setresuid", "setresgid",
+	// Not decided: events carry the working directory, which the tracer
+	// keeps between these instead of reading it for every event.
+	"chdir", "fchdir",
 }
 
 // refused are syscalls (or syscall+argument combinations) that would let the
