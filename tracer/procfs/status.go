@@ -15,13 +15,26 @@ type Status struct {
 }
 
 // ParseStatus reads Tgid, PPid and the real and file-system uids from
-// status text.
+// status text. It stops at the Uid line (the kernel prints all three within
+// the first ten of some sixty) and splits only the lines it wants: the
+// stop loop parses a status at every fork.
 func ParseStatus(b []byte) (Status, error) {
 	var st Status
 	var seen int
-	for line := range bytes.SplitSeq(b, []byte("\n")) {
+	for line := range bytes.Lines(b) {
 		k, v, ok := bytes.Cut(line, []byte(":"))
 		if !ok {
+			continue
+		}
+		var bit int
+		switch string(k) {
+		case "Tgid":
+			bit = 1
+		case "PPid":
+			bit = 2
+		case "Uid":
+			bit = 4
+		default:
 			continue
 		}
 		f := strings.Fields(string(v))
@@ -32,23 +45,22 @@ func ParseStatus(b []byte) (Status, error) {
 		if err != nil {
 			continue
 		}
-		switch string(k) {
-		case "Tgid":
-			st.Tgid, seen = n, seen|1
-		case "PPid":
-			st.PPid, seen = n, seen|2
-		case "Uid":
-			st.UID, seen = n, seen|4
-			st.FSUID = n
+		switch bit {
+		case 1:
+			st.Tgid = n
+		case 2:
+			st.PPid = n
+		case 4:
+			st.UID, st.FSUID = n, n
 			if len(f) == 4 {
 				if fs, err := strconv.Atoi(f[3]); err == nil {
 					st.FSUID = fs
 				}
 			}
 		}
+		if seen |= bit; seen == 7 {
+			return st, nil
+		}
 	}
-	if seen != 7 {
-		return st, errors.New("status: missing Tgid, PPid or Uid")
-	}
-	return st, nil
+	return st, errors.New("status: missing Tgid, PPid or Uid")
 }

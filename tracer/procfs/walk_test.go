@@ -90,13 +90,37 @@ func TestWalk(t *testing.T) {
 }
 
 func TestParseStatus(t *testing.T) {
-	st, err := ParseStatus([]byte("Name:\tcat\nTgid:\t42\nPid:\t43\nPPid:\t7\nUid:\t1000\t1001\t1002\t1003\n"))
-	if err != nil || st != (Status{Tgid: 42, PPid: 7, UID: 1000, FSUID: 1003}) {
-		t.Fatalf("got %+v, %v", st, err)
+	cases := []struct {
+		name, text string
+		want       Status
+		err        bool
+	}{
+		{"all four", "Name:\tcat\nTgid:\t42\nPid:\t43\nPPid:\t7\nUid:\t1000\t1001\t1002\t1003\n", Status{Tgid: 42, PPid: 7, UID: 1000, FSUID: 1003}, false},
+		{"later lines ignored", "Tgid:\t1\nPPid:\t0\nUid:\t0\t0\t0\t0\nTgid:\t99\n", Status{Tgid: 1, UID: 0}, false},
+		{"short Uid line: fsuid is the uid", "Tgid:\t5\nPPid:\t1\nUid:\t7\n", Status{Tgid: 5, PPid: 1, UID: 7, FSUID: 7}, false},
+		{"no trailing newline", "Tgid:\t5\nPPid:\t1\nUid:\t7\t7\t7\t8", Status{Tgid: 5, PPid: 1, UID: 7, FSUID: 8}, false},
+		{"no ids", "Name:\tx\n", Status{}, true},
+		{"a non-numeric id", "Tgid:\tx\nPPid:\t1\nUid:\t7\n", Status{}, true},
 	}
-	if _, err := ParseStatus([]byte("Name:\tx\n")); err == nil {
-		t.Fatal("want an error for a status without ids")
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			st, err := ParseStatus([]byte(c.text))
+			if (err != nil) != c.err || (!c.err && st != c.want) {
+				t.Errorf("got %+v, %v; want %+v, error %v", st, err, c.want, c.err)
+			}
+		})
 	}
+	t.Run("this process", func(t *testing.T) {
+		b, err := os.ReadFile("/proc/self/status")
+		if err != nil {
+			t.Skip(err)
+		}
+		st, err := ParseStatus(b)
+		want := Status{Tgid: os.Getpid(), PPid: os.Getppid(), UID: os.Getuid(), FSUID: os.Geteuid()}
+		if err != nil || st != want {
+			t.Errorf("got %+v, %v; want %+v", st, err, want)
+		}
+	})
 }
 
 // fakeMagic stands in for procfs's magic links: /proc/self is a SelfLink,
