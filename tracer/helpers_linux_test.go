@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -210,6 +211,41 @@ func helperMain(args []string) int {
 		}
 		fmt.Println("continued")
 		return 0
+	case "orphan-open": // orphan-open PATH: a grandchild opens PATH after its parent exited; wait for it
+		// The middle process is a shell (another exe than the tracer's):
+		// it starts the late opener in the background and exits at once.
+		self, _ := os.Executable()
+		out, err := exec.Command("/bin/sh", "-c", `"$0" orphan-late-open "$1" $$ & echo $!`, self, args[1]).Output()
+		if err != nil {
+			return errnoExit(err)
+		}
+		var pid int
+		fmt.Sscan(string(out), &pid)
+		pidfd, err := unix.PidfdOpen(pid, 0)
+		if err != nil {
+			return 0 // already gone
+		}
+		fds := []unix.PollFd{{Fd: int32(pidfd), Events: unix.POLLIN}}
+		for {
+			if _, err := unix.Poll(fds, -1); !errors.Is(err, unix.EINTR) {
+				return 0
+			}
+		}
+	case "orphan-late-open": // orphan-late-open PATH PPID: once PPID is reaped, open PATH
+		// Reaped, not only exited: its parent can reap it only after the
+		// tracer has taken its exit report, so the tracer knows by now.
+		old, _ := strconv.Atoi(args[2])
+		for {
+			if _, err := os.Stat("/proc/" + args[2]); os.Getppid() != old && errors.Is(err, fs.ErrNotExist) {
+				break
+			}
+			runtime.Gosched() // no sleep: the parent's end is what we wait for
+		}
+		fd, err := unix.Open(args[1], unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err == nil {
+			unix.Close(fd)
+		}
+		return errnoExit(err)
 	case "orphan": // make an orphan, wait (pidfd) until it has exited, check it is reaped
 		// The middle process starts /bin/true in the background and exits
 		// at once, so true's parent becomes the subreaper (the tracer).

@@ -171,3 +171,23 @@ func TestForeignABIKilled(t *testing.T) {
 		})
 	}
 }
+
+// TestOrphanEventParent: a process whose parent has exited reports its new
+// parent (the tracer, as subreaper) in its events, not the dead one.
+func TestOrphanEventParent(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "late")
+	os.WriteFile(f, nil, 0o644)
+	args, env := helper(t, "orphan-open", f)
+	res := traceRun(t, fakePolicy{}, VisFile, env, args...)
+	if res.code != 0 {
+		t.Fatalf("exit %d, stdout %q", res.code, res.stdout)
+	}
+	opens := find(res.events, "File", f)
+	if len(opens) != 1 {
+		t.Fatalf("want one open of %s:\n%s", f, dump(res.events))
+	}
+	self, _ := os.Executable()
+	if l := opens[0].Log; l.PPID != int32(os.Getpid()) || l.ParentProcessName != self {
+		t.Errorf("orphan's open reports parent %d %q, want the subreaper %d %q", l.PPID, l.ParentProcessName, os.Getpid(), self)
+	}
+}

@@ -29,6 +29,8 @@ type process struct {
 	// preFilter: stage 2 before its filter exists (no seccomp stop yet).
 	preFilter bool
 	region    regionState
+	// ppidStale: the parent exited since ppid was read (refreshPPid).
+	ppidStale bool
 	// mappedAt is the stop count (tracer.stops) when region became
 	// regionMapped: the region was in the address space by then.
 	mappedAt uint64
@@ -407,6 +409,13 @@ func (t *tracer) gone(tid int, ws unix.WaitStatus) {
 		t.stats.Tracees.Add(-1)
 		if th.proc != nil && th.proc.pid == tid {
 			delete(t.procs, tid)
+			// Its children now have another parent (a subreaper, or the
+			// namespace's init); which one, their status will say.
+			for _, c := range t.procs {
+				if c.ppid == tid {
+					c.ppidStale = true
+				}
+			}
 		}
 	}
 	if tid != t.appPid {
@@ -437,12 +446,27 @@ func (t *tracer) rootOf(tid int) string {
 // identity is the event identity of th's process.
 func (t *tracer) identity(th *thread) Identity {
 	p := th.proc
+	t.refreshPPid(p)
 	id := Identity{PID: p.pid, PPID: p.ppid, UID: p.uid, ProcessName: p.exe, ParentProcessName: p.parentExe}
 	if parent, ok := t.procs[p.ppid]; ok {
 		id.ParentProcessName = parent.exe
 	}
 	id.Cwd = t.cwdOf(th)
 	return id
+}
+
+// refreshPPid reads p's parent pid again if its parent has exited since
+// it was read: the one way it changes (a process cannot choose a new parent).
+func (t *tracer) refreshPPid(p *process) {
+	if !p.ppidStale {
+		return
+	}
+	if st, err := t.proc.ReadStatus(p.pid); err == nil {
+		p.ppid, p.ppidStale = st.PPid, false
+		// For a parent outside the traced tree (the tracer as subreaper,
+		// init), identity falls back to parentExe.
+		p.parentExe, _ = t.proc.Exe(st.PPid)
+	}
 }
 
 // cwdOf is th's working directory for its events. Reading /proc/<tid>/cwd
@@ -749,9 +773,11 @@ func (t *tracer) execEvent(th *thread) error {
 	p.region = regionNeeded
 	caller := p.exe
 	p.exe, _ = t.proc.Exe(p.pid)
-	if st, err := t.proc.ReadStatus(p.pid); err == nil {
-		p.uid, p.ppid = st.UID, st.PPid
-	}
+	// No status read for the uid: exec cannot change it, since
+	// no_new_privs (stage 2 sets it for the filter) makes the kernel ignore
+	// set-user-ID bits and file capabilities. The parent pid is refreshed
+	// where it may have changed (ppidStale).
+	t.refreshPPid(p)
 
 	if p.preFilter {
 		// Stage 2's own exec of bluelock, reported because we seized it
