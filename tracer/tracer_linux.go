@@ -172,10 +172,15 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 	}
 	defer region.Close()
 	t.region = region
-	if cfg.NoPin {
+	pin, perr := probePin(t.proc)
+	t.proc.Openat2 = perr == nil // path lookups may take its shortcut
+	switch {
+	case cfg.NoPin:
 		t.log.Info("opens are not pinned (--pin-opens=false): a symlink swapped in after the check can redirect an allowed open")
-	} else if t.pin, err = probePin(t.proc); err != nil {
-		t.log.Warn("opens cannot be pinned; a symlink swapped in after the check can redirect an allowed open", "err", err)
+	case perr != nil:
+		t.log.Warn("opens cannot be pinned; a symlink swapped in after the check can redirect an allowed open", "err", perr)
+	default:
+		t.pin = pin
 	}
 
 	pid, err := t.start()

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -25,6 +26,9 @@ type Task struct {
 type Proc struct {
 	// Mount is where procfs is mounted in the tracer's view ("/proc").
 	Mount string
+	// Openat2 says openat2 with RESOLVE_NO_SYMLINKS works here (the
+	// caller probed it): lookups may then take its shortcut (plainLookup).
+	Openat2 bool
 }
 
 func (p Proc) path(parts ...string) string {
@@ -122,6 +126,11 @@ func (p Proc) ResolvePlain(t Task, dirfd int, path string, flags Flags) (Walked,
 	if flags&(InRoot|Beneath) != 0 {
 		root = start
 	}
+	if p.Openat2 && t.SharedRoot && root == "/" && !deleted {
+		if r, ok := plainLookup(start, path, flags&NoFollow == 0); ok {
+			return r, nil
+		}
+	}
 	fsys := rootFS{proc: p}
 	if !t.SharedRoot {
 		fsys.root = p.path(strconv.Itoa(t.TID), "root")
@@ -135,6 +144,69 @@ func (p Proc) ResolvePlain(t Task, dirfd int, path string, flags Flags) (Walked,
 		r.Plain = ""
 	}
 	return r, err
+}
+
+// plainLookup is the walk's shortcut for the common case: a path in the
+// tracer's own root with no symlink in it. One openat2 with O_PATH and
+// RESOLVE_NO_SYMLINKS walks it in the kernel, where the walker pays an
+// lstat per component (5.5 against 2.1 µs for a path of five components,
+// 1.9 against 1.7 for two, on the bench VM). If it succeeds, every
+// component exists and none is a link (the final one may be, opened as
+// itself with O_NOFOLLOW, when the call does not follow it), so the walk
+// would have gone exactly where the path says: the cleaned path is both
+// what to judge and how to spell it. If only the final component is
+// missing (a create), the parent is looked up the same way, and the walk's
+// answer is again the cleaned path. Anything else, a link on the way, a
+// component that is no directory, /proc (its links are magic, and it is
+// looked up in the tracer's own procfs), is left to the walker. ok false
+// means only that: nothing is decided here.
+func plainLookup(start, path string, followFinal bool) (Walked, bool) {
+	abs := path
+	if !strings.HasPrefix(path, "/") {
+		if !strings.HasPrefix(start, "/") {
+			return Walked{}, false // "(unreachable)" and the like
+		}
+		abs = strings.TrimSuffix(start, "/") + "/" + path
+	}
+	clean := filepath.Clean(abs)
+	if underProc(abs) || underProc(clean) || len(abs) >= unix.PathMax {
+		return Walked{}, false
+	}
+	flags := uint64(unix.O_PATH | unix.O_CLOEXEC)
+	if !followFinal {
+		flags |= unix.O_NOFOLLOW
+	}
+	err := openPath(abs, flags)
+	if errors.Is(err, unix.ENOENT) {
+		// A create: is it only the final name that is missing? That name
+		// must be a plain one for the parent to be where the path ends.
+		dir, base := filepath.Split(abs)
+		if base == "" || base == "." || base == ".." {
+			return Walked{}, false
+		}
+		err = openPath(dir, unix.O_PATH|unix.O_CLOEXEC|unix.O_DIRECTORY)
+	}
+	if err != nil {
+		return Walked{}, false
+	}
+	return Walked{Path: clean, Plain: clean}, true
+}
+
+// openPath opens and closes p with RESOLVE_NO_SYMLINKS, for its error.
+func openPath(p string, flags uint64) error {
+	fd, err := unix.Openat2(unix.AT_FDCWD, p, &unix.OpenHow{Flags: flags, Resolve: unix.RESOLVE_NO_SYMLINKS})
+	for errors.Is(err, unix.EINTR) {
+		fd, err = unix.Openat2(unix.AT_FDCWD, p, &unix.OpenHow{Flags: flags, Resolve: unix.RESOLVE_NO_SYMLINKS})
+	}
+	if err == nil {
+		unix.Close(fd)
+	}
+	return err
+}
+
+// underProc reports whether p, read as written, starts in /proc.
+func underProc(p string) bool {
+	return p == "/proc" || strings.HasPrefix(p, "/proc/") || strings.HasPrefix(p, "//")
 }
 
 // rootFS looks paths up under /proc/<tid>/root: the tracee's own root and

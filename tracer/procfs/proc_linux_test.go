@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -70,5 +71,68 @@ func TestResolveSelf(t *testing.T) {
 				t.Errorf("Resolve(%d, %q, %b) = %q, want %q", c.dirfd, c.path, c.flags, got, c.want)
 			}
 		})
+	}
+}
+
+// TestPlainLookupAgreesWithWalk: wherever the openat2 shortcut answers, its
+// answer is the walker's, for paths with dots, doubled and trailing
+// slashes, links on the way and at the end, missing and non-directory
+// components, creates, a FIFO, and both follow modes. It must also answer
+// somewhere, or it is not tested.
+func TestPlainLookupAgreesWithWalk(t *testing.T) {
+	dir, _ := filepath.EvalSymlinks(t.TempDir())
+	os.MkdirAll(filepath.Join(dir, "sub", "deeper"), 0o755)
+	os.WriteFile(filepath.Join(dir, "sub", "f"), nil, 0o644)
+	os.WriteFile(filepath.Join(dir, "sub", "deeper", "g"), nil, 0o644)
+	os.Symlink(filepath.Join(dir, "sub", "f"), filepath.Join(dir, "link"))
+	os.Symlink("sub", filepath.Join(dir, "rel"))
+	os.Symlink("nowhere", filepath.Join(dir, "dangling"))
+	os.Symlink("loop", filepath.Join(dir, "loop"))
+	if err := unix.Mkfifo(filepath.Join(dir, "fifo"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	wd, _ := os.Getwd()
+	if err := os.Chdir(filepath.Join(dir, "sub")); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Chdir(wd)
+
+	rel := []string{
+		"f", "./f", "../sub/f", "deeper/../f", "deeper/g", "deeper/", "deeper/.", "deeper/..", ".", "..", "./",
+		"deeper//g", "new", "new/", "deeper/new", "nodir/new", "nodir/../f", "new/../f", "f/x", "f/", "f/.",
+		"../link", "../link/", "../rel/f", "../rel/../sub/f", "../rel/", "../dangling", "../loop", "../fifo",
+		"../../" + filepath.Base(dir) + "/sub/f",
+	}
+	var paths []string
+	for _, r := range rel {
+		paths = append(paths, r, filepath.Join(dir, "sub")+"/"+r)
+	}
+	paths = append(paths, "/", "/..", "/../etc", "/etc/hostname", "/proc/self/status", "/proc/../etc/hostname", "//etc/hostname")
+
+	pid := os.Getpid()
+	task := Task{PID: pid, TID: unix.Gettid(), SharedRoot: true}
+	p := Proc{Mount: "/proc", Openat2: true}
+	start := filepath.Join(dir, "sub")
+	walker := Walker{FS: rootFS{proc: p}, Magic: magic{proc: p, task: task}}
+	hits := 0
+	for _, path := range paths {
+		for _, flags := range []Flags{0, NoFollow, SlashFollows, NoFollow | SlashFollows} {
+			follow := flags&NoFollow == 0 || (flags&SlashFollows != 0 && strings.HasSuffix(path, "/"))
+			from := start
+			if strings.HasPrefix(path, "/") {
+				from = ""
+			}
+			want, werr := walker.WalkPlain("/", from, path, follow)
+			got, gerr := p.ResolvePlain(task, AtFdCwd, path, flags)
+			if _, ok := plainLookup(start, path, follow); ok {
+				hits++
+			}
+			if (gerr != nil) != (werr != nil) || got.Path != want.Path || got.Plain != want.Plain || len(got.Links) != len(want.Links) {
+				t.Errorf("%q flags %b: ResolvePlain = %+v, %v; the walk alone = %+v, %v", path, flags, got, gerr, want, werr)
+			}
+		}
+	}
+	if hits < len(paths) {
+		t.Errorf("the shortcut answered %d of %d lookups: not exercised", hits, 4*len(paths))
 	}
 }
