@@ -215,22 +215,12 @@ func helperMain(args []string) int {
 		// The middle process is a shell (another exe than the tracer's):
 		// it starts the late opener in the background and exits at once.
 		self, _ := os.Executable()
-		out, err := exec.Command("/bin/sh", "-c", `"$0" orphan-late-open "$1" $$ & echo $!`, self, args[1]).Output()
+		pid, err := orphanOf(`"$0" orphan-late-open "$1" $$`, self, args[1])
 		if err != nil {
 			return errnoExit(err)
 		}
-		var pid int
-		fmt.Sscan(string(out), &pid)
-		pidfd, err := unix.PidfdOpen(pid, 0)
-		if err != nil {
-			return 0 // already gone
-		}
-		fds := []unix.PollFd{{Fd: int32(pidfd), Events: unix.POLLIN}}
-		for {
-			if _, err := unix.Poll(fds, -1); !errors.Is(err, unix.EINTR) {
-				return 0
-			}
-		}
+		awaitExit(pid)
+		return 0
 	case "orphan-late-open": // orphan-late-open PATH PPID: once PPID is reaped, open PATH
 		// Reaped, not only exited: its parent can reap it only after the
 		// tracer has taken its exit report, so the tracer knows by now.
@@ -249,22 +239,12 @@ func helperMain(args []string) int {
 	case "orphan": // make an orphan, wait (pidfd) until it has exited, check it is reaped
 		// The middle process starts /bin/true in the background and exits
 		// at once, so true's parent becomes the subreaper (the tracer).
-		out, err := exec.Command("/bin/sh", "-c", "/bin/sleep 0.05 & echo $!").Output()
+		pid, err := orphanOf("/bin/sleep 0.05")
 		if err != nil {
 			return errnoExit(err)
 		}
-		var pid int
-		fmt.Sscan(string(out), &pid)
-		pidfd, err := unix.PidfdOpen(pid, 0)
-		if err != nil {
+		if !awaitExit(pid) {
 			return 0 // already exited and reaped
-		}
-		// A pidfd polls readable once the process has exited.
-		fds := []unix.PollFd{{Fd: int32(pidfd), Events: unix.POLLIN}}
-		for {
-			if _, err := unix.Poll(fds, -1); !errors.Is(err, unix.EINTR) {
-				break
-			}
 		}
 		// Exited; the reaper must collect it: waitid on the pidfd from here
 		// fails (not our child), so watch /proc until the zombie is gone.
@@ -350,6 +330,35 @@ func helperMain(args []string) int {
 	}
 	fmt.Fprintln(os.Stderr, "helper: unknown action", args)
 	return 2
+}
+
+// orphanOf runs cmd (sh syntax, with args as $0, $1, ...) in the
+// background of a shell that exits at once, and returns its pid: the
+// process is orphaned and reparented to the subreaper (the tracer).
+func orphanOf(cmd string, args ...string) (int, error) {
+	out, err := exec.Command("/bin/sh", append([]string{"-c", cmd + " & echo $!"}, args...)...).Output()
+	if err != nil {
+		return 0, err
+	}
+	var pid int
+	_, err = fmt.Sscan(string(out), &pid)
+	return pid, err
+}
+
+// awaitExit blocks until pid has exited (its pidfd polls readable). It
+// reports false if pid was already gone.
+func awaitExit(pid int) bool {
+	pidfd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		return false
+	}
+	defer unix.Close(pidfd)
+	fds := []unix.PollFd{{Fd: int32(pidfd), Events: unix.POLLIN}}
+	for {
+		if _, err := unix.Poll(fds, -1); !errors.Is(err, unix.EINTR) {
+			return true
+		}
+	}
 }
 
 func errnoOrNil(e syscall.Errno) error {
