@@ -475,8 +475,8 @@ func (t *tracer) refreshPPid(p *process) {
 }
 
 // cwdOf is th's working directory for its events. Reading /proc/<tid>/cwd
-// for every event cost a readlink per logged call: 32.5 against 28.2 µs per
-// logged open+close on one CPU (medians of 7). So it is kept per thread
+// for every event cost a readlink per logged call, 13 % of a logged
+// open+close on one CPU (docs/benchmarks.md). So it is kept per thread
 // until t.cwdGen moves: at the start and the end of every chdir and fchdir
 // (threads and CLONE_FS processes share a working directory, so any of them
 // counts) and at the start of every rename (of a directory the path runs
