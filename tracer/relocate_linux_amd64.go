@@ -350,7 +350,7 @@ func (t *tracer) relocate(th *thread, name string, regs *sys.Regs, cp *capture, 
 		// The common case (one absolute path): one register changes.
 		err = sys.SetArgReg(th.tid, moves[0].arg, addrs[0])
 	} else {
-		err = sys.SetRegs(th.tid, regs)
+		err = sys.SetSyscallRegs(th.tid, regs)
 	}
 	if err != nil {
 		return relocDenied
@@ -453,7 +453,7 @@ func (t *tracer) memoryStop(th *thread, regs *sys.Regs) error {
 	t.log.Debug("memory call touching the argument region's block refused", "tid", th.tid, "nr", regs.Nr(),
 		"addr", a[0], "len", a[1])
 	regs.SkipWithErrno(unix.EPERM)
-	if err := sys.SetRegs(th.tid, regs); err != nil {
+	if err := sys.SetSyscallRegs(th.tid, regs); err != nil {
 		_ = unix.Kill(th.tid, unix.SIGKILL)
 		return err
 	}

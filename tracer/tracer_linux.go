@@ -592,7 +592,7 @@ func (t *tracer) seccompStop(th *thread) error {
 		// enforcers do ("Permission denied"). No exit stop: we know the result.
 		ev := Event{Facet: j.facet, Decision: j.best}
 		regs.SkipWithErrno(unix.EACCES)
-		if err := sys.SetRegs(th.tid, &regs); err != nil {
+		if err := sys.SetSyscallRegs(th.tid, &regs); err != nil {
 			// Could not change the registers: the syscall would run. Kill
 			// rather than let a blocked call through.
 			_ = unix.Kill(th.tid, unix.SIGKILL)

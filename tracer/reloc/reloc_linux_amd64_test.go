@@ -164,7 +164,7 @@ func (m *mini) handle(tid, pid int, ws unix.WaitStatus) {
 		_ = sys.Cont(tid, 0)
 		return
 	}
-	if err := sys.SetRegs(tid, &regs); err != nil {
+	if err := sys.SetSyscallRegs(tid, &regs); err != nil {
 		t.Errorf("setregs: %v", err)
 		_ = unix.Kill(tid, unix.SIGKILL)
 	}
@@ -379,7 +379,7 @@ func BenchmarkRelocateStep(b *testing.B) {
 				b.Fatal(err)
 			}
 			regs.SetArg(1, addrs[0])
-			if err := sys.SetRegs(tid, regs); err != nil {
+			if err := sys.SetSyscallRegs(tid, regs); err != nil {
 				b.Fatal(err)
 			}
 		}

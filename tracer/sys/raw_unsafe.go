@@ -24,9 +24,16 @@ func rawGetRegs(tid int, r *unix.PtraceRegs) error {
 	return errnoErr(rawPtrace(unix.PTRACE_GETREGS, tid, 0, uintptr(unsafe.Pointer(r))))
 }
 
-func rawSetRegs(tid int, r *unix.PtraceRegs) error {
-	return errnoErr(rawPtrace(unix.PTRACE_SETREGS, tid, 0, uintptr(unsafe.Pointer(r))))
+// rawSetSyscallRegs writes the first syscallRegs registers of r: a short
+// NT_PRSTATUS regset, which the kernel accepts (a whole number of registers)
+// and applies from the start.
+func rawSetSyscallRegs(tid int, r *unix.PtraceRegs) error {
+	iov := unix.Iovec{Base: (*byte)(unsafe.Pointer(r)), Len: syscallRegs * 8}
+	return errnoErr(rawPtrace(unix.PTRACE_SETREGSET, tid, ntPrstatus, uintptr(unsafe.Pointer(&iov))))
 }
+
+// ntPrstatus is the general-purpose register set (elf.h NT_PRSTATUS).
+const ntPrstatus = 1
 
 func errnoErr(e unix.Errno) error {
 	if e == 0 {

@@ -16,12 +16,23 @@ func GetRegs(tid int, r *Regs) error {
 	return wrap("ptrace getregs", tid, rawGetRegs(tid, &r.r))
 }
 
-// SetRegs writes tid's registers.
+// SetSyscallRegs writes what a syscall stop may change in tid's registers:
+// the syscall number, its arguments and rax (user_regs_struct from r15
+// through orig_rax). rip, the flags, the stack and the segment registers
+// are left as they are, whatever r holds for them. The kernel then writes
+// 16 registers instead of PTRACE_SETREGS's 27, fs_base, gs_base and the
+// segment selectors among those skipped: 19.1 against 19.8 µs per pinned
+// open+close on one CPU (medians of 15 interleaved pairs, 11 faster).
 //
 // Precondition: called on the tracer's locked OS thread; tid is stopped.
-func SetRegs(tid int, r *Regs) error {
-	return wrap("ptrace setregs", tid, rawSetRegs(tid, &r.r))
+func SetSyscallRegs(tid int, r *Regs) error {
+	return wrap("ptrace setregset", tid, rawSetSyscallRegs(tid, &r.r))
 }
+
+// syscallRegs is how many registers of user_regs_struct, from its start,
+// SetSyscallRegs writes: r15 ... rax, rcx, rdx, rsi, rdi, orig_rax (16;
+// TestSyscallRegsEndAtOrigRax checks it against the layout).
+const syscallRegs = 16
 
 // Nr is the syscall number. At a seccomp or syscall stop the kernel keeps it
 // in orig_rax (rax holds -ENOSYS on entry and the result on exit).

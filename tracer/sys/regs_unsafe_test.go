@@ -12,6 +12,15 @@ import (
 // The POKEUSER offsets must be where PtraceRegs (the kernel's
 // user_regs_struct) keeps each argument register, or relocation would write
 // the wrong register.
+// SetSyscallRegs must write orig_rax and every argument register, and
+// stop before rip.
+func TestSyscallRegsEndAtOrigRax(t *testing.T) {
+	var r unix.PtraceRegs
+	if got, want := uintptr(syscallRegs*8), unsafe.Offsetof(r.Orig_rax)+8; got != want || unsafe.Offsetof(r.Rip) != want {
+		t.Fatalf("syscallRegs covers %d bytes; orig_rax ends at %d, rip starts at %d", got, want, unsafe.Offsetof(r.Rip))
+	}
+}
+
 func TestArgOffsetsMatchRegisterLayout(t *testing.T) {
 	var r unix.PtraceRegs
 	want := [6]uintptr{
