@@ -191,3 +191,29 @@ func TestOrphanEventParent(t *testing.T) {
 		t.Errorf("orphan's open reports parent %d %q, want the subreaper %d %q", l.PPID, l.ParentProcessName, os.Getpid(), self)
 	}
 }
+
+// TestPidfdsClosed: the pidfd a process gets at its first socket question
+// is closed when it is gone, and those of processes still alive when Run
+// ends with it: the tracer's fd table is as it was.
+func TestPidfdsClosed(t *testing.T) {
+	openFds := func() int {
+		ents, err := os.ReadDir("/proc/self/fd")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(ents)
+	}
+	self := testSelf(t)
+	_, env := helper(t, "connect")
+	before := openFds()
+	res := traceRun(t, fakePolicy{}, VisNetwork, env, "/bin/sh", "-c", `"$0" connect; "$0" connect; exec "$0" connect`, self)
+	if res.code != 2 { // connection refused, as in TestNetwork
+		t.Fatalf("exit %d, stdout %q", res.code, res.stdout)
+	}
+	if n := len(find(res.events, "Network", "sa_family=AF_INET")); n != 3 {
+		t.Fatalf("%d connects seen, want 3:\n%s", n, dump(res.events))
+	}
+	if after := openFds(); after != before {
+		t.Errorf("%d descriptors open after Run, %d before", after, before)
+	}
+}

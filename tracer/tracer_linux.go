@@ -31,6 +31,11 @@ type process struct {
 	region    regionState
 	// ppidStale: the parent exited since ppid was read (refreshPPid).
 	ppidStale bool
+	// pidfd is the process's pidfd, opened at its first socket question
+	// (memReader.Socket) and closed when it is gone; -1 until then. One per
+	// question cost 123.2 against 111.9 µs per logged socket+connect+accept
+	// on one CPU (medians of 9 interleaved pairs).
+	pidfd int
 	// mappedAt is the stop count (tracer.stops) when region became
 	// regionMapped: the region was in the address space by then.
 	mappedAt uint64
@@ -195,6 +200,9 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 
 	code, err := t.loop()
 	t.killRemaining()
+	for _, p := range t.procs {
+		p.closePidfd()
+	}
 	return code, err
 }
 
@@ -388,7 +396,7 @@ func (t *tracer) thread(tid int) *thread {
 		th.proc = p
 		return th
 	}
-	p := &process{pid: st.Tgid, ppid: st.PPid, uid: st.UID}
+	p := &process{pid: st.Tgid, ppid: st.PPid, uid: st.UID, pidfd: -1}
 	p.exe, _ = t.proc.Exe(st.Tgid)
 	if parent, ok := t.procs[st.PPid]; ok {
 		p.parentExe = parent.exe
@@ -414,6 +422,7 @@ func (t *tracer) gone(tid int, ws unix.WaitStatus) {
 		t.stats.Tracees.Add(-1)
 		if th.proc != nil && th.proc.pid == tid {
 			delete(t.procs, tid)
+			th.proc.closePidfd()
 			// Its children now have another parent (a subreaper, or the
 			// namespace's init); which one, their status will say.
 			for _, c := range t.procs {
@@ -458,6 +467,14 @@ func (t *tracer) identity(th *thread) Identity {
 	}
 	id.Cwd = t.cwdOf(th)
 	return id
+}
+
+// closePidfd closes p's pidfd, if it has one.
+func (p *process) closePidfd() {
+	if p.pidfd >= 0 {
+		_ = unix.Close(p.pidfd)
+		p.pidfd = -1
+	}
 }
 
 // refreshPPid reads p's parent pid again if its parent has exited since
@@ -943,7 +960,15 @@ func (m *memReader) Owner(path string) func() (int, bool) {
 }
 
 func (m *memReader) Socket(fd int) (SocketInfo, error) {
-	s, err := sys.SocketOf(m.th.proc.pid, fd)
+	p := m.th.proc
+	if p.pidfd < 0 {
+		pidfd, err := sys.OpenPidfd(p.pid)
+		if err != nil {
+			return SocketInfo{}, err
+		}
+		p.pidfd = pidfd
+	}
+	s, err := sys.SocketOf(p.pidfd, p.pid, fd)
 	if err != nil {
 		return SocketInfo{}, err
 	}

@@ -12,16 +12,18 @@ type Socket struct {
 	Local                  unix.Sockaddr // nil when unbound or unknown
 }
 
-// SocketOf asks the kernel what socket fd of pid is: it borrows a duplicate
-// with pidfd_getfd (5.6; allowed to us as the tracer, refused to the app by
-// the filter) and asks getsockopt/getsockname. The tracer's own fd table
-// only holds the duplicate for these few calls.
-func SocketOf(pid, fd int) (Socket, error) {
+// OpenPidfd opens a pidfd for process pid, for SocketOf.
+func OpenPidfd(pid int) (int, error) {
 	pidfd, err := unix.PidfdOpen(pid, 0)
-	if err != nil {
-		return Socket{}, wrap("pidfd_open", pid, err)
-	}
-	defer unix.Close(pidfd)
+	return pidfd, wrap("pidfd_open", pid, err)
+}
+
+// SocketOf asks the kernel what socket fd of process pid (open as pidfd)
+// is: it borrows a duplicate with pidfd_getfd (5.6; allowed to us as the
+// tracer, refused to the app by the filter) and asks getsockopt and
+// getsockname. The tracer's own fd table only holds the duplicate for
+// these few calls.
+func SocketOf(pidfd, pid, fd int) (Socket, error) {
 	dup, err := unix.PidfdGetfd(pidfd, fd, 0)
 	if err != nil {
 		return Socket{}, wrap(fmt.Sprintf("pidfd_getfd fd %d of", fd), pid, err)
