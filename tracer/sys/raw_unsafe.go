@@ -15,13 +15,25 @@ import (
 // normal syscall: a raw one would keep a stop-the-world GC waiting for the
 // next tracee event.
 
+// rawPtrace makes a ptrace request whose data is a number, not a pointer
+// (rawPtracePtr).
 func rawPtrace(req, tid int, addr, data uintptr) unix.Errno {
 	_, _, e := unix.RawSyscall6(unix.SYS_PTRACE, uintptr(req), uintptr(tid), addr, data, 0, 0)
 	return e
 }
 
+// rawPtracePtr is rawPtrace for requests whose data is a pointer. It stays
+// an unsafe.Pointer until the RawSyscall6 call itself: a uintptr handed
+// through a Go function is not a pointer to the runtime, so a stack growth
+// in that function (the buffers are often on the stack) would leave it
+// pointing at the old stack, which the kernel would then read or write.
+func rawPtracePtr(req, tid int, addr uintptr, data unsafe.Pointer) unix.Errno {
+	_, _, e := unix.RawSyscall6(unix.SYS_PTRACE, uintptr(req), uintptr(tid), addr, uintptr(data), 0, 0)
+	return e
+}
+
 func rawGetRegs(tid int, r *unix.PtraceRegs) error {
-	return errnoErr(rawPtrace(unix.PTRACE_GETREGS, tid, 0, uintptr(unsafe.Pointer(r))))
+	return errnoErr(rawPtracePtr(unix.PTRACE_GETREGS, tid, 0, unsafe.Pointer(r)))
 }
 
 // rawSetSyscallRegs writes the first syscallRegs registers of r: a short
@@ -29,7 +41,7 @@ func rawGetRegs(tid int, r *unix.PtraceRegs) error {
 // and applies from the start.
 func rawSetSyscallRegs(tid int, r *unix.PtraceRegs) error {
 	iov := unix.Iovec{Base: (*byte)(unsafe.Pointer(r)), Len: syscallRegs * 8}
-	return errnoErr(rawPtrace(unix.PTRACE_SETREGSET, tid, ntPrstatus, uintptr(unsafe.Pointer(&iov))))
+	return errnoErr(rawPtracePtr(unix.PTRACE_SETREGSET, tid, ntPrstatus, unsafe.Pointer(&iov)))
 }
 
 // ntPrstatus is the general-purpose register set (elf.h NT_PRSTATUS).
