@@ -8,8 +8,8 @@ import (
 )
 
 // ReadFile reads a procfs file with plain open, read and close. The stop
-// loop reads a status file at every fork and exec, and maps when it meets a
-// process it cannot place; os.ReadFile costs six more syscalls per file
+// loop reads a status file for every new process, and maps for one whose
+// region it cannot infer; os.ReadFile costs six more syscalls per file
 // there (an fstat for the size, fcntl calls and an epoll registration that
 // procfs refuses), each paid while a tracee waits in its stop. procfs makes
 // a file's text at read time, so there is no size to ask for first: the
