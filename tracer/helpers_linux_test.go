@@ -181,6 +181,14 @@ func helperMain(args []string) int {
 		defer unix.Close(fd)
 		fmt.Println(fd)
 		return errnoExit(unix.Connect(fd, &unix.SockaddrInet4{Port: 9, Addr: [4]byte{127, 0, 0, 1}}))
+	case "connect-hang": // connect, say so on stdout, then wait to be killed
+		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			return errnoExit(err)
+		}
+		_ = unix.Connect(fd, &unix.SockaddrInet4{Port: 9, Addr: [4]byte{127, 0, 0, 1}})
+		fmt.Println("connected")
+		select {}
 	case "sigterm": // wait for SIGTERM in a handler, then exit 42
 		ch := make(chan os.Signal, 1)
 		signal.Notify(ch, syscall.SIGTERM)

@@ -218,4 +218,18 @@ func TestPidfdsClosed(t *testing.T) {
 	if after := openFds(); after != before {
 		t.Errorf("%d descriptors open after Run, %d before", after, before)
 	}
+
+	// A process still alive when the app exits is killed by Run, which
+	// closes its pidfd too. The shell waits (no sleep) until it connected.
+	said := filepath.Join(t.TempDir(), "said")
+	res = traceRun(t, fakePolicy{}, VisNetwork, env, "/bin/sh", "-c", `"$0" connect-hang > "$1" & while ! [ -s "$1" ]; do :; done`, self, said)
+	if res.code != 0 {
+		t.Fatalf("exit %d, stdout %q", res.code, res.stdout)
+	}
+	if n := len(find(res.events, "Network", "sa_family=AF_INET")); n != 1 {
+		t.Fatalf("%d connects seen, want 1:\n%s", n, dump(res.events))
+	}
+	if after := openFds(); after != before {
+		t.Errorf("%d descriptors open after a Run that killed a connected process, %d before", after, before)
+	}
 }
