@@ -187,6 +187,20 @@ const (
 	relocDenied
 )
 
+// forked records what a fork (or vfork, or clone) event tells about the
+// child's region: parent is the thread that made it, which had last stopped
+// at stop number before. A thread of the same process needs nothing; a
+// child already placed (its own stops came first) keeps what it has.
+func (t *tracer) forked(parent, child *thread, before uint64) {
+	c := child.proc
+	if c == parent.proc || c.region != regionUnknown {
+		return
+	}
+	if c.region = inheritRegion(parent.proc, before); c.region == regionMapped {
+		c.mappedAt = t.stops
+	}
+}
+
 // inheritRegion is the region state of a process that parent's thread
 // forked (or cloned without CLONE_THREAD) some time after its stop number
 // forkerStopped. Knowing it saves reading the child's maps at its first

@@ -341,14 +341,7 @@ func (t *tracer) handle(tid int, ws unix.WaitStatus) {
 		// The child is auto-attached with our options. Its first stop may
 		// already have come (then thread() met it); register it now if not.
 		if child, e := sys.EventMsg(tid); e == nil {
-			if c := t.thread(child); c.proc != th.proc && c.proc.region == regionUnknown {
-				// A new process, not a thread: this thread forked it after
-				// its previous stop.
-				c.proc.region = inheritRegion(th.proc, before)
-				if c.proc.region == regionMapped {
-					c.proc.mappedAt = t.stops
-				}
-			}
+			t.forked(th, t.thread(child), before)
 		}
 		err = sys.Cont(tid, 0)
 	case unix.PTRACE_EVENT_EXEC:
@@ -492,8 +485,8 @@ func (t *tracer) refreshPPid(p *process) {
 }
 
 // cwdOf is th's working directory for its events. Reading /proc/<tid>/cwd
-// for every event cost a readlink per logged call, 13 % of a logged
-// open+close on one CPU (docs/benchmarks.md). So it is kept per thread
+// for every event cost a readlink per logged call, 8 % of the CPU time of a
+// logged open+close loop on one CPU (perf). So it is kept per thread
 // until t.cwdGen moves: at the start and the end of every chdir and fchdir
 // (threads and CLONE_FS processes share a working directory, so any of them
 // counts) and at the start of every rename (of a directory the path runs

@@ -194,14 +194,17 @@ func plainLookup(start, path string, followFinal bool) (Walked, bool) {
 
 // openPath opens and closes p with RESOLVE_NO_SYMLINKS, for its error.
 func openPath(p string, flags uint64) error {
-	fd, err := unix.Openat2(unix.AT_FDCWD, p, &unix.OpenHow{Flags: flags, Resolve: unix.RESOLVE_NO_SYMLINKS})
-	for errors.Is(err, unix.EINTR) {
-		fd, err = unix.Openat2(unix.AT_FDCWD, p, &unix.OpenHow{Flags: flags, Resolve: unix.RESOLVE_NO_SYMLINKS})
+	how := unix.OpenHow{Flags: flags, Resolve: unix.RESOLVE_NO_SYMLINKS}
+	for {
+		fd, err := unix.Openat2(unix.AT_FDCWD, p, &how)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err == nil {
+			unix.Close(fd)
+		}
+		return err
 	}
-	if err == nil {
-		unix.Close(fd)
-	}
-	return err
 }
 
 // underProc reports whether p, read as written, starts in /proc.
