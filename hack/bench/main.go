@@ -161,21 +161,7 @@ func (b *bench) syscalls() {
 	b.printf("| loop | trapped/iter | native ns/iter | bluelock vis off | bluelock vis on | strace --seccomp-bpf | floor: C ptrace | floor: C ptrace+exit | floor: C unotify+SYNC | floor: C unotify+ADDFD | added µs per trapped syscall: bluelock vis off / on | strace | floor ptrace / ptrace+exit / unotify / ADDFD | bluelock/strace added: vis off / on |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, m := range modes {
 		trapped := b.trappedPerIter(m.mode, m.iters)
-		samples := make([][]float64, len(cfgs))
-		for r := 0; r < b.runs; r++ {
-			for i, c := range cfgs {
-				argv := c.argv([]string{b.loop, m.mode, strconv.Itoa(m.iters)})
-				if m.pin {
-					argv = pinned(argv)
-				}
-				v, err := b.loopOnce(argv)
-				if err != nil {
-					b.log.Error("loop", "mode", m.mode, "config", c.name, "err", err)
-					continue
-				}
-				samples[i] = append(samples[i], v)
-			}
-		}
+		samples := b.loopRuns(cfgs, m.mode, m.iters, m.pin)
 		med := make([]float64, len(cfgs))
 		cells := make([]string, len(cfgs))
 		for i := range cfgs {
@@ -206,6 +192,47 @@ func (b *bench) syscalls() {
 			per(cfgVisOff), per(cfgVisOn), per(cfgStrace), per(cfgFloorPtrace), per(cfgFloorPtraceExit), per(cfgFloorUnotify), per(cfgFloorAddfd), ratio(cfgVisOff), ratio(cfgVisOn))
 	}
 	b.printf("\nRerun: `go run ./hack/bench -only syscalls`. Targets: bluelock's added cost per trapped syscall ≤ 0.6× strace's; untraced `getpid` within 5%% of native.\n\n")
+	b.untraced()
+}
+
+// untraced sets the getpid row beside the smallest filter there is: one
+// instruction, RET_ALLOW (floor allow). What that adds is the kernel's
+// seccomp entry path, paid by every filter whatever it holds.
+func (b *bench) untraced() {
+	all := b.configs()
+	allow := config{"floor: RET_ALLOW filter", func(c []string) []string { return append([]string{b.floor, "allow"}, c...) }}
+	cfgs := []config{all[cfgNative], allow, all[cfgVisOff], all[cfgStrace]}
+	const iters = 2000000
+	samples := b.loopRuns(cfgs, "getpid", iters, false)
+	b.printf("### The untraced syscall's floor\n\n`getpid` again, %d times, beside a filter of a single `SECCOMP_RET_ALLOW` instruction and no tracer (`floor allow`): the cost of the kernel's seccomp entry path, which any filter adds to every syscall.\n\n", iters)
+	b.printf("| configuration | ns/getpid | over native |\n|---|---|---|\n")
+	native := median(samples[0])
+	for i, c := range cfgs {
+		m := median(samples[i])
+		b.printf("| %s | %s | %+.0f ns (%+.1f%%) |\n", c.name, cell(samples[i], 1), m-native, 100*(m-native)/native)
+	}
+	b.printf("\n")
+}
+
+// loopRuns runs the loop helper's mode under every configuration, b.runs
+// times, interleaved, and returns each configuration's samples (ns/iter).
+func (b *bench) loopRuns(cfgs []config, mode string, iters int, pin bool) [][]float64 {
+	samples := make([][]float64, len(cfgs))
+	for r := 0; r < b.runs; r++ {
+		for i, c := range cfgs {
+			argv := c.argv([]string{b.loop, mode, strconv.Itoa(iters)})
+			if pin {
+				argv = pinned(argv)
+			}
+			v, err := b.loopOnce(argv)
+			if err != nil {
+				b.log.Error("loop", "mode", mode, "config", c.name, "err", err)
+				continue
+			}
+			samples[i] = append(samples[i], v)
+		}
+	}
+	return samples
 }
 
 func (b *bench) trappedPerIter(mode string, iters int) float64 {

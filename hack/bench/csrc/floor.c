@@ -19,6 +19,10 @@
 //                            supervisor and its descriptor sent with
 //                            NOTIF_ADDFD + ADDFD_FLAG_SEND: what a race-free
 //                            answer costs (bluelock --fast-opens)
+//   floor allow    CMD...   no tracer: a filter of one instruction, RET_ALLOW,
+//                            then exec CMD. What any seccomp filter costs a
+//                            syscall it lets through (the kernel's seccomp
+//                            entry path), the floor of the untraced getpid row
 //
 // Not a security tool: unotify with CONTINUE is racy by design (seccomp.h).
 #define _GNU_SOURCE
@@ -220,8 +224,20 @@ static int run_unotify(char **cmd, int sync, int addfd) {
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
+// run_allow installs the smallest filter there is and becomes CMD.
+static int run_allow(char **cmd) {
+	struct sock_filter f[] = {BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW)};
+	struct sock_fprog prog = {.len = 1, .filter = f};
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)) { perror("no_new_privs"); return 127; }
+	if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog)) { perror("seccomp"); return 127; }
+	execvp(cmd[0], cmd);
+	perror("exec");
+	return 127;
+}
+
 int main(int argc, char **argv) {
-	if (argc < 3) { fprintf(stderr, "usage: floor ptrace|ptrace-exit|unotify|unotify-sync|unotify-addfd CMD...\n"); return 2; }
+	if (argc < 3) { fprintf(stderr, "usage: floor ptrace|ptrace-exit|unotify|unotify-sync|unotify-addfd|allow CMD...\n"); return 2; }
+	if (strcmp(argv[1], "allow") == 0) return run_allow(argv + 2);
 	if (strcmp(argv[1], "ptrace") == 0) return run_ptrace(argv + 2, 0);
 	if (strcmp(argv[1], "ptrace-exit") == 0) return run_ptrace(argv + 2, 1);
 	if (strcmp(argv[1], "unotify") == 0) return run_unotify(argv + 2, 0, 0);
