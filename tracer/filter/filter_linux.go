@@ -77,6 +77,8 @@ func addRule(f *seccomp.ScmpFilter, r Rule) error {
 			sc, err = seccomp.MakeCondition(c.Arg, seccomp.CompareEqual, c.Value)
 		case GreaterEqual:
 			sc, err = seccomp.MakeCondition(c.Arg, seccomp.CompareGreaterEqual, c.Value)
+		case NotEqual:
+			sc, err = seccomp.MakeCondition(c.Arg, seccomp.CompareNotEqual, c.Value)
 		default:
 			err = fmt.Errorf("unknown op %d", c.Op)
 		}

@@ -11,6 +11,9 @@ import (
 )
 
 func TestRelocConstantsMatch(t *testing.T) {
+	if relocSize != reloc.Size || regionProt != unix.PROT_READ || regionFlags != unix.MAP_SHARED|unix.MAP_FIXED_NOREPLACE {
+		t.Errorf("filter's region mmap: size %d prot %#x flags %#x; reloc.Size %d", relocSize, regionProt, regionFlags, reloc.Size)
+	}
 	if relocBlock != reloc.Block || relocFd != reloc.Fd || uint64(relocBlock)<<32+relocReach != reloc.Addr {
 		t.Fatalf("filter block %#x fd %d, reloc block %#x fd %d addr %#x", relocBlock, relocFd, reloc.Block, reloc.Fd, reloc.Addr)
 	}
@@ -48,6 +51,16 @@ func TestRelocFilterVM(t *testing.T) {
 		{"mmap/anywhere", unix.SYS_MMAP, [6]uint64{0, 1 << 20, 3, 0x22, ^uint64(0), 0}, retAllow},
 		{"mmap/fixed-elsewhere", unix.SYS_MMAP, [6]uint64{0x7f0000000000, 4096, 3, 0x32}, retAllow},
 		{"mmap/in-block", unix.SYS_MMAP, [6]uint64{in, 4096, 3, 0x32}, retTrace},
+		{"mmap/the-region", unix.SYS_MMAP, [6]uint64{in, reloc.Size, 1, 0x100001, reloc.Fd, 0}, retAllow},
+		{"mmap/the-region-elsewhere-in-block", unix.SYS_MMAP, [6]uint64{blk, reloc.Size, 1, 0x100001, reloc.Fd, 0}, retAllow},
+		{"mmap/region-size", unix.SYS_MMAP, [6]uint64{in, reloc.Size + 4096, 1, 0x100001, reloc.Fd, 0}, retTrace},
+		{"mmap/region-writable", unix.SYS_MMAP, [6]uint64{in, reloc.Size, 3, 0x100001, reloc.Fd, 0}, retTrace},
+		{"mmap/region-fixed", unix.SYS_MMAP, [6]uint64{in, reloc.Size, 1, 0x11, reloc.Fd, 0}, retTrace},
+		{"mmap/region-private", unix.SYS_MMAP, [6]uint64{in, reloc.Size, 1, 0x100002, reloc.Fd, 0}, retTrace},
+		{"mmap/region-other-fd", unix.SYS_MMAP, [6]uint64{in, reloc.Size, 1, 0x100001, 3, 0}, retTrace},
+		{"mmap/region-fd-high-bits", unix.SYS_MMAP, [6]uint64{in, reloc.Size, 1, 0x100001, reloc.Fd | hi, 0}, retTrace},
+		{"mmap/region-offset", unix.SYS_MMAP, [6]uint64{in, reloc.Size, 1, 0x100001, reloc.Fd, 4096}, retTrace},
+		{"mmap/region-prot-high-bits", unix.SYS_MMAP, [6]uint64{in, reloc.Size, 1 | hi, 0x100001, reloc.Fd, 0}, retTrace},
 		{"mmap/block-start", unix.SYS_MMAP, [6]uint64{blk, 4096, 3, 0x32}, retTrace},
 		{"mmap/block-end", unix.SYS_MMAP, [6]uint64{blk + hi - 4096, 4096, 3, 0x32}, retTrace},
 		{"mmap/next-block", unix.SYS_MMAP, [6]uint64{blk + hi, 4096, 3, 0x32}, retAllow},

@@ -16,6 +16,11 @@ const (
 	// relocReach is the smallest length that could reach the region from
 	// below its block: it sits 2 GiB into the block.
 	relocReach = 1 << 31
+	// relocSize must equal reloc.Size, and regionProt and regionFlags the
+	// protection and flags the tracer maps the region with.
+	relocSize   = 32 << 20
+	regionProt  = 0x1      // PROT_READ
+	regionFlags = 0x100001 // MAP_SHARED | MAP_FIXED_NOREPLACE
 
 	errEBADF Errno = 9
 
@@ -29,8 +34,12 @@ const (
 	maskHigh = 0xffffffff00000000 // an address's 4 GiB block
 )
 
-// GreaterEqual matches when arg >= Value (unsigned, 64-bit).
-const GreaterEqual = Equal + 1
+// GreaterEqual matches when arg >= Value (unsigned, 64-bit); NotEqual when
+// arg != Value.
+const (
+	GreaterEqual = Equal + 1 + iota
+	NotEqual
+)
 
 // inBlock matches an address argument inside the relocation block.
 func inBlock(arg uint) []Cond {
@@ -56,7 +65,27 @@ func isRelocFd(arg uint) Cond {
 var relocRules = func() []Rule {
 	var rs []Rule
 	why := "could map over or unmap the argument region: the tracer refuses it if it meets the block"
-	for _, sc := range []string{"mmap", "mprotect", "munmap", "madvise", "pkey_mprotect", "remap_file_pages"} {
+	// One mmap in the block runs untrapped: the region's own, as the tracer
+	// makes it (the exec-time stub, tracer/reloc/stub_linux_amd64.go), so
+	// mapping it costs a new image no stop. Anyone may make that call: it
+	// never replaces a mapping (MAP_FIXED_NOREPLACE) and maps only the
+	// region, read-only, which the app could read anyway. Every other
+	// argument value traps, one rule per argument (conditions are ANDed).
+	// The address is only held to the block: libseccomp takes one check per
+	// argument, and a second read-only view of the region elsewhere in the
+	// block can do no more than the first (it stays read-only, and nothing
+	// in the block can be unmapped, moved or made writable).
+	for _, c := range []Cond{
+		{Arg: 1, Op: NotEqual, Value: relocSize},
+		{Arg: 2, Op: NotEqual, Value: regionProt},
+		{Arg: 3, Op: NotEqual, Value: regionFlags},
+		{Arg: 4, Op: NotEqual, Value: relocFd},
+		{Arg: 5, Op: NotEqual, Value: 0},
+	} {
+		rs = append(rs, Rule{Syscall: "mmap", Action: Trace, Conds: append(inBlock(0), c), Why: why})
+	}
+	rs = append(rs, Rule{Syscall: "mmap", Action: Trace, Conds: reaching(1), Why: why})
+	for _, sc := range []string{"mprotect", "munmap", "madvise", "pkey_mprotect", "remap_file_pages"} {
 		rs = append(rs,
 			Rule{Syscall: sc, Action: Trace, Conds: inBlock(0), Why: why},
 			Rule{Syscall: sc, Action: Trace, Conds: reaching(1), Why: why})

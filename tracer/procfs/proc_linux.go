@@ -1,6 +1,7 @@
 package procfs
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -60,6 +61,36 @@ func (p Proc) ReadStatus(tid int) (Status, error) {
 		return Status{}, err
 	}
 	return ParseStatus(b)
+}
+
+// VDSO is where process pid's vDSO starts (AT_SYSINFO_EHDR in
+// /proc/<pid>/auxv), or 0 if it has none (booted with vdso=0). After an exec
+// the file already describes the new image.
+func (p Proc) VDSO(pid int) (uint64, error) {
+	b, err := ReadFile(p.path(strconv.Itoa(pid), "auxv"))
+	if err != nil {
+		return 0, err
+	}
+	return ParseAuxv(b, atSysinfoEhdr)
+}
+
+// atSysinfoEhdr is AT_SYSINFO_EHDR (include/uapi/linux/auxvec.h).
+const atSysinfoEhdr = 33
+
+// ParseAuxv returns the value of entry typ in an auxiliary vector as
+// /proc/<pid>/auxv holds it (pairs of native words ending with AT_NULL),
+// or 0 if typ is absent.
+func ParseAuxv(b []byte, typ uint64) (uint64, error) {
+	for ; len(b) >= 16; b = b[16:] {
+		k, v := binary.NativeEndian.Uint64(b), binary.NativeEndian.Uint64(b[8:])
+		switch k {
+		case typ:
+			return v, nil
+		case 0: // AT_NULL
+			return 0, nil
+		}
+	}
+	return 0, errors.New("auxv: no AT_NULL")
 }
 
 // Flags say how a syscall resolves its path.

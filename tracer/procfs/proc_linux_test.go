@@ -1,6 +1,7 @@
 package procfs
 
 import (
+	"encoding/binary"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -134,5 +135,57 @@ func TestPlainLookupAgreesWithWalk(t *testing.T) {
 	}
 	if hits < len(paths) {
 		t.Errorf("the shortcut answered %d of %d lookups: not exercised", hits, 4*len(paths))
+	}
+}
+
+func TestParseAuxv(t *testing.T) {
+	words := func(w ...uint64) []byte {
+		b := make([]byte, 0, 8*len(w))
+		for _, x := range w {
+			b = binary.NativeEndian.AppendUint64(b, x)
+		}
+		return b
+	}
+	cases := []struct {
+		name string
+		b    []byte
+		want uint64
+		err  bool
+	}{
+		{"present", words(6, 4096, 33, 0x7fff1000, 0, 0), 0x7fff1000, false},
+		{"absent", words(6, 4096, 0, 0), 0, false},
+		{"after AT_NULL is not read", words(0, 0, 33, 0x7fff1000), 0, false},
+		{"truncated", words(6, 4096, 25), 0, true},
+		{"empty", nil, 0, true},
+	}
+	for _, c := range cases {
+		got, err := ParseAuxv(c.b, atSysinfoEhdr)
+		if got != c.want || (err != nil) != c.err {
+			t.Errorf("%s: got %#x, %v; want %#x (error %v)", c.name, got, err, c.want, c.err)
+		}
+	}
+}
+
+// TestVDSOSelf: our own vDSO, as the kernel maps it, is what auxv names.
+func TestVDSOSelf(t *testing.T) {
+	got, err := (Proc{Mount: "/proc"}).VDSO(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	maps, err := os.ReadFile("/proc/self/maps")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(maps), "\n") {
+		if strings.HasSuffix(l, "[vdso]") {
+			start, _, _ := strings.Cut(l, "-")
+			if want, _ := strconv.ParseUint(start, 16, 64); got != want {
+				t.Fatalf("VDSO %#x, maps says %s", got, l)
+			}
+			return
+		}
+	}
+	if got != 0 {
+		t.Fatalf("VDSO %#x but no [vdso] in maps", got)
 	}
 }

@@ -22,8 +22,11 @@
 //     refuses close_range with ENOSYS (callers fall back to closing one by
 //     one), so daemons that close every descriptor keep it (FilterRules).
 //   - Every traced process maps it read-only, MAP_SHARED, at the fixed
-//     address Addr in the middle of the 4 GiB block Block. The tracer injects
-//     that mmap (Inject) at the process's first seccomp stop after an exec:
+//     address Addr in the middle of the 4 GiB block Block. A new image does
+//     so itself before its first instruction, in a stub the tracer writes
+//     into its vDSO at the exec stop (Stub, stub_linux_amd64.go), with no
+//     stop of its own. Where the stub cannot be used, the tracer injects
+//     that mmap (Inject) at the process's first relocatable seccomp stop:
 //     it saves the registers, turns the stopped syscall into
 //     mmap(Addr, Size, PROT_READ, MAP_SHARED|MAP_FIXED_NOREPLACE, Fd, 0),
 //     runs it to its exit stop, then restores the registers with rip rewound
@@ -44,7 +47,9 @@
 //     when an address argument lies in Block or a length could reach Addr
 //     from below (>= 2 GiB); everything else runs at native speed. The tracer
 //     refuses (EPERM) each one whose range meets Block (Touches), so nothing
-//     can replace the region or be mapped next to it.
+//     can replace the region or be mapped next to it, but for the region's
+//     own mmap (the stub's), which the filter lets through: it can only map
+//     the region, read-only, where nothing is.
 //   - Each thread that needs relocation gets a SlotSize slot from Slots, freed
 //     when the thread exits. Writing a slot is a plain store into the
 //     tracer's mapping: no syscall. The only added kernel work per relocated
