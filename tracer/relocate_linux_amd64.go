@@ -40,6 +40,10 @@ const (
 	regionMapped
 	// regionFailed: the address was taken; relocatable calls fail closed.
 	regionFailed
+	// regionStub: the new image was started in the exec-time stub, which
+	// maps the region before the image's first instruction; the thread's
+	// next stop tells whether it did (stubStop).
+	regionStub
 )
 
 // relocArg is one pointer argument a decision reads.
@@ -226,6 +230,77 @@ func inheritRegion(parent *process, forkerStopped uint64) regionState {
 	return regionUnknown
 }
 
+// mapAtExec starts th, in its exec stop, in the region's exec-time stub
+// (reloc.Stub): the new image then has the region before its first
+// instruction, where Inject at its first relocatable call costs two more
+// stops and decides that call twice. Where the stub cannot be used the
+// region stays needed, for Inject.
+//
+// Precondition: runs on the tracer's locked OS thread; th is in its exec
+// stop.
+func (t *tracer) mapAtExec(th *thread) {
+	p := th.proc
+	if t.stub == nil || p.region != regionNeeded {
+		return
+	}
+	vdso, err := t.proc.VDSO(p.pid)
+	if err == nil {
+		th.stub, err = t.stub.Start(th.tid, vdso)
+	}
+	if err != nil {
+		t.log.Debug("argument region not mapped at exec; it will be at the first relocatable call", "pid", p.pid, "err", err)
+		return
+	}
+	p.region, th.stubAt = regionStub, t.stops
+}
+
+// stubStop settles, at th's first stop after mapAtExec, whether the stub
+// mapped the region, and reports whether it handled the stop itself.
+//
+//   - A stop a syscall makes (seccomp, fork, vfork, clone, exec): th has
+//     left the stub into its program, which it only does with the region
+//     mapped, and mapped since before the image's first instruction: so as
+//     of the exec stop (stubAt), for inheritRegion.
+//   - SIGTRAP at the stub's int3: the mmap failed. The stub put the
+//     registers back; the trap is swallowed. The region is needed again:
+//     Inject tries at the first relocatable call, which fails closed if it
+//     cannot map it either.
+//   - Anything else (a signal before the stub ran, a group stop) settles
+//     nothing yet.
+//
+// Precondition: runs on the tracer's locked OS thread; th is stopped.
+func (t *tracer) stubStop(th *thread, event int, sig unix.Signal) bool {
+	p := th.proc
+	switch {
+	case event == unix.PTRACE_EVENT_SECCOMP || event == unix.PTRACE_EVENT_FORK || event == unix.PTRACE_EVENT_VFORK ||
+		event == unix.PTRACE_EVENT_CLONE || event == unix.PTRACE_EVENT_EXEC:
+		th.stub = nil
+		p.region, p.mappedAt = regionMapped, th.stubAt
+		t.stats.RegionInjected.Add(1)
+		t.stats.RegionAtExec.Add(1)
+	case event == 0 && sig == unix.SIGTRAP:
+		trapped, why, err := th.stub.Trapped(th.tid)
+		if !trapped && err == nil {
+			return false // a SIGTRAP of its own; delivered as usual
+		}
+		th.stub = nil
+		p.region = regionNeeded
+		if err != nil {
+			// The registers may point into the stub still: it must not run on.
+			t.log.Error("cannot put back registers after the argument region's exec stub; killing the process", "pid", p.pid, "err", err)
+			_ = unix.Kill(p.pid, unix.SIGKILL)
+			return true
+		}
+		t.log.Debug("argument region not mapped at exec; it will be at the first relocatable call", "pid", p.pid, "why", why)
+		if err := sys.Cont(th.tid, 0); err != nil && !errors.Is(err, sys.ErrGone) {
+			t.log.Error("cannot resume a tracee after the argument region's exec stub; killing it", "pid", p.pid, "err", err)
+			_ = unix.Kill(p.pid, unix.SIGKILL)
+		}
+		return true
+	}
+	return false
+}
+
 // regionThere reports whether pid has the region mapped as it must be.
 func (t *tracer) regionThere(pid int) bool {
 	ok, _ := t.region.Mapped(t.cfg.Proc, pid)
@@ -251,6 +326,10 @@ func (t *tracer) relocate(th *thread, name string, regs *sys.Regs, cp *capture, 
 	}
 	switch p.region {
 	case regionFailed:
+		return relocDenied
+	case regionStub:
+		// Not reached: stubStop settles it at this very stop, first. Should
+		// it not have, nothing says the region is there.
 		return relocDenied
 	case regionNeeded:
 		resumed, other, err := reloc.Inject(th.tid)

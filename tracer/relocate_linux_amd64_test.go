@@ -137,3 +137,52 @@ func TestInheritRegion(t *testing.T) {
 		})
 	}
 }
+
+// TestRegionAtExec: every image a tracee execs gets the region from the
+// exec-time stub, with no stop of its own; only stage 2, whose execve of the
+// app is its first relocatable call, has it injected at a seccomp stop. The
+// opens of the shell and of cat (relocated, so they need the region) work.
+func TestRegionAtExec(t *testing.T) {
+	stats := NewStats()
+	res := traceRunStats(t, fakePolicy{}, stats, nil, "/bin/sh", "-c", "/bin/cat /etc/hostname; /bin/true")
+	want, _ := os.ReadFile("/etc/hostname")
+	if res.code != 0 || res.stdout != string(want) {
+		t.Fatalf("exit %d, output %q; want 0, %q", res.code, res.stdout, want)
+	}
+	if n := stats.RegionAtExec.Load(); n != 3 {
+		t.Errorf("region mapped at exec %d times, want 3 (sh, cat, true)", n)
+	}
+	if at, all := stats.RegionAtExec.Load(), stats.RegionInjected.Load(); all != at+1 {
+		t.Errorf("region injected %d times, %d of them at exec; want one more (stage 2)", all, at)
+	}
+	if stats.Relocated.Load() == 0 || stats.RelocFailedClosed.Load() != 0 {
+		t.Errorf("relocated %d, failed closed %d", stats.Relocated.Load(), stats.RelocFailedClosed.Load())
+	}
+}
+
+// TestRegionTakenAtExec: a static program with a segment of its own where
+// the region goes (testdata/taken.c). The stub's mmap fails, it stops at its
+// int3 and the registers exec left are put back: the program runs as if the
+// stub had never been there. Injection at its first relocatable call fails
+// as well, so that open fails closed.
+func TestRegionTakenAtExec(t *testing.T) {
+	if _, err := exec.LookPath("gcc"); err != nil {
+		t.Skip("gcc is needed to build the test program")
+	}
+	bin := filepath.Join(t.TempDir(), "taken")
+	cmd := exec.Command("gcc", "-O2", "-Wall", "-static", "-Wl,--section-start=.taken=0x"+strconv.FormatUint(reloc.Addr, 16), "-o", bin, "testdata/taken.c")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Skipf("cannot build a static test program: %v\n%s", err, b)
+	}
+	stats := NewStats()
+	res := traceRunStats(t, fakePolicy{}, stats, nil, bin, "/etc/hostname")
+	if res.code != 0 || res.stdout != "open /etc/hostname: Permission denied\n" {
+		t.Fatalf("exit %d, output %q; want the program to run and its open to fail closed", res.code, res.stdout)
+	}
+	if n := stats.RegionAtExec.Load(); n != 0 {
+		t.Errorf("region mapped at exec %d times, want 0", n)
+	}
+	if n := stats.RelocFailedClosed.Load(); n != 1 {
+		t.Errorf("%d calls failed closed for want of the region, want 1", n)
+	}
+}

@@ -32,8 +32,11 @@ type Stats struct {
 	// into; RelocFailedClosed the calls denied because that was impossible
 	// (address taken, slots exhausted, a relative path's directory changed);
 	// RegionRefusals the memory calls refused for touching its block.
-	Relocated         atomic.Uint64
-	RegionInjected    atomic.Uint64
+	Relocated      atomic.Uint64
+	RegionInjected atomic.Uint64
+	// RegionAtExec counts the injections made by the exec-time stub, with no
+	// stop of their own (reloc.Stub).
+	RegionAtExec      atomic.Uint64
 	RelocFailedClosed atomic.Uint64
 	RegionRefusals    atomic.Uint64
 	// PinnedOpens counts the relocated opens handed to the kernel as

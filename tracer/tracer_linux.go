@@ -70,6 +70,11 @@ type thread struct {
 	// (cwdOf).
 	cwd    string
 	cwdGen uint64
+	// stub is set from the exec stop that started this thread in the
+	// region's exec-time stub until its next stop tells how that went
+	// (stubStop), and stubAt is that exec stop's number.
+	stub   *reloc.Started
+	stubAt uint64
 }
 
 type pendingCall struct {
@@ -95,6 +100,9 @@ type tracer struct {
 	// (relocate_linux_amd64.go); slots gives each thread its part.
 	region *reloc.Region
 	slots  reloc.Slots
+	// stub maps the region into a new image from its exec stop
+	// (mapAtExec); nil where the vDSO has no room for it.
+	stub *reloc.Stub
 	// protected are the control ports tracees may not connect to locally.
 	protected protectedPorts
 	// rootsShared holds while no tracee has made a chroot call: every tracee
@@ -177,6 +185,11 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 	}
 	defer region.Close()
 	t.region = region
+	if t.stub, err = reloc.FindStub(t.proc); err != nil {
+		// Then every new image maps the region at its first relocatable
+		// call (reloc.Inject): two more stops per exec.
+		t.log.Info("the argument region is mapped lazily after each exec", "err", err)
+	}
 	pin, perr := probePin(t.proc)
 	t.proc.Openat2 = perr == nil // path lookups may take its shortcut
 	switch {
@@ -323,6 +336,9 @@ func (t *tracer) handle(tid int, ws unix.WaitStatus) {
 	th.stoppedAt = t.stops
 	sig := ws.StopSignal()
 	event := int(uint32(ws) >> 16)
+	if th.stub != nil && t.stubStop(th, event, sig) {
+		return
+	}
 	var err error
 	switch event {
 	case 0:
@@ -830,6 +846,7 @@ func (t *tracer) execEvent(th *thread) error {
 		pc.ev.Result = "Passed"
 		t.emitAs(th, &pc.ev, pc.alert, caller)
 	}
+	t.mapAtExec(th)
 	// PTRACE_CONT, not SYSCALL: the exec's exit stop would tell us nothing new.
 	return sys.Cont(th.tid, 0)
 }

@@ -52,6 +52,7 @@ func newStatsCollector(s *tracer.Stats) *statsCollector {
 			{prometheus.NewDesc("bluelock_tracer_relocated_total", "Allowed syscalls whose checked arguments were moved into the read-only region.", nil, nil), s.Relocated.Load},
 			{prometheus.NewDesc("bluelock_tracer_pinned_opens_total", "Relocated opens handed to the kernel as openat2 of the checked, symlink-free path.", nil, nil), s.PinnedOpens.Load},
 			{prometheus.NewDesc("bluelock_tracer_region_injected_total", "Processes the argument region was mapped into.", nil, nil), s.RegionInjected.Load},
+			{prometheus.NewDesc("bluelock_tracer_region_at_exec_total", "Of those, new images the region was mapped into by the exec-time stub, without a stop of their own.", nil, nil), s.RegionAtExec.Load},
 			{prometheus.NewDesc("bluelock_tracer_reloc_failed_closed_total", "Allowed syscalls denied because their arguments could not be relocated or pinned.", nil, nil), s.RelocFailedClosed.Load},
 			{prometheus.NewDesc("bluelock_tracer_region_refusals_total", "Memory syscalls refused for touching the argument region's block.", nil, nil), s.RegionRefusals.Load},
 			{prometheus.NewDesc("bluelock_tracer_parked_calls_total", "Path syscalls that waited for another to finish (serialized path calls).", nil, nil), s.ParkedCalls.Load},

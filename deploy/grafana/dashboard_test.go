@@ -43,6 +43,7 @@ var metrics = map[string][]string{
 	"bluelock_tracer_relocated_total":            {},
 	"bluelock_tracer_pinned_opens_total":         {},
 	"bluelock_tracer_region_injected_total":      {},
+	"bluelock_tracer_region_at_exec_total":       {},
 	"bluelock_tracer_reloc_failed_closed_total":  {},
 	"bluelock_tracer_region_refusals_total":      {},
 	"bluelock_tracer_parked_calls_total":         {},
