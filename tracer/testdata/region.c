@@ -50,7 +50,7 @@ int main(int argc, char **argv) {
 	const char *dir = argv[2];
 	char p[4096];
 	snprintf(p, sizeof p, "%s/file", dir);
-	// The first relocated call maps the region (injection), then runs.
+	// The region was mapped at exec (the stub), before this image ran.
 	check("open-absolute", read_file(AT_FDCWD, p, "content"));
 	check("mapped", mapped(a));
 	check("fd-inherited", region_fd_ok());
@@ -85,6 +85,22 @@ int main(int argc, char **argv) {
 	check("mprotect-refused", mprotect((void *)a, 4096, PROT_READ | PROT_WRITE) < 0 && errno == EPERM);
 	errno = 0;
 	check("mremap-away-refused", mremap((void *)a, 4096, 4096, MREMAP_MAYMOVE | MREMAP_FIXED, (void *)0x10000000) == MAP_FAILED && errno == EPERM);
+	// The one mmap the filter lets through in the block, the region's own
+	// (the exec-time stub's): it cannot replace the region, and a view of
+	// it made elsewhere in the block is as read-only and as fixed.
+	const unsigned long size = 32 << 20, flags = MAP_SHARED | MAP_FIXED_NOREPLACE;
+	errno = 0;
+	check("region-mmap-again-eexist", mmap((void *)a, size, PROT_READ, flags, 1023, 0) == MAP_FAILED && errno == EEXIST);
+	unsigned long view = (a & ~0xffffffffUL) + (1UL << 20);
+	check("region-view-in-block", mmap((void *)view, size, PROT_READ, flags, 1023, 0) == (void *)view);
+	errno = 0;
+	check("region-view-mprotect-refused", mprotect((void *)view, 4096, PROT_READ | PROT_WRITE) < 0 && errno == EPERM);
+	errno = 0;
+	check("region-view-munmap-refused", munmap((void *)view, 4096) < 0 && errno == EPERM);
+	errno = 0;
+	check("region-mmap-writable-refused", mmap((void *)view + size, size, PROT_READ | PROT_WRITE, flags, 1023, 0) == MAP_FAILED && errno == EPERM);
+	errno = 0;
+	check("region-mmap-private-refused", mmap((void *)view + size, size, PROT_READ, MAP_PRIVATE | MAP_FIXED_NOREPLACE, 1023, 0) == MAP_FAILED && errno == EPERM);
 	void *elsewhere = mmap(NULL, 1 << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	check("mmap-elsewhere", elsewhere != MAP_FAILED && munmap(elsewhere, 1 << 20) == 0);
 	check("still-mapped", mapped(a));
@@ -93,7 +109,7 @@ int main(int argc, char **argv) {
 	check("cloexec-faked", fcntl(1023, F_SETFD, FD_CLOEXEC) == 0 && region_fd_ok());
 	errno = 0;
 	check("close-range-enosys", syscall(SYS_close_range, 3, ~0U, 0) < 0 && errno == ENOSYS);
-	// A new image: the region is injected again and the fd is still there.
+	// A new image: the region is mapped again and the fd is still there.
 	pid_t c = fork();
 	if (c == 0) {
 		check("fork-child-mapped", mapped(a));
