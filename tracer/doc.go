@@ -43,7 +43,9 @@
 //     decided again; if it is blocked the process is killed before its first
 //     instruction (the pre-check can be raced or fooled by interpreters).
 //     For an ELF interpreter run directly (ld.so PROGRAM), PROGRAM is judged
-//     too, from the argv the kernel copied (ldso.go).
+//     too, from the argv the kernel copied (ldso.go). An allowed image is
+//     started in a stub written into its vDSO that maps the region before
+//     its first instruction, without a stop (mapAtExec, tracer/reloc).
 //  7. As PID 1 the tracer forwards signals (Config.Signals) to the app,
 //     re-injects every signal-delivery stop, reaps every child, and returns
 //     the app's exit status (128+N when killed by signal N) once the app's

@@ -243,11 +243,8 @@ func (t *tracer) mapAtExec(th *thread) {
 	if t.stub == nil || p.region != regionNeeded {
 		return
 	}
-	vdso, err := t.proc.VDSO(p.pid)
-	if err == nil {
-		th.stub, err = t.stub.Start(th.tid, vdso)
-	}
-	if err != nil {
+	var err error
+	if th.stub, err = t.stub.Start(th.tid, t.proc); err != nil {
 		t.log.Debug("argument region not mapped at exec; it will be at the first relocatable call", "pid", p.pid, "err", err)
 		return
 	}

@@ -71,11 +71,12 @@ func (p Proc) VDSO(pid int) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	return ParseAuxv(b, atSysinfoEhdr)
+	return ParseAuxv(b, AtSysinfoEhdr)
 }
 
-// atSysinfoEhdr is AT_SYSINFO_EHDR (include/uapi/linux/auxvec.h).
-const atSysinfoEhdr = 33
+// AtSysinfoEhdr is AT_SYSINFO_EHDR (include/uapi/linux/auxvec.h): where
+// the vDSO starts.
+const AtSysinfoEhdr = 33
 
 // ParseAuxv returns the value of entry typ in an auxiliary vector as
 // /proc/<pid>/auxv holds it (pairs of native words ending with AT_NULL),

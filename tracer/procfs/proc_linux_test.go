@@ -159,7 +159,7 @@ func TestParseAuxv(t *testing.T) {
 		{"empty", nil, 0, true},
 	}
 	for _, c := range cases {
-		got, err := ParseAuxv(c.b, atSysinfoEhdr)
+		got, err := ParseAuxv(c.b, AtSysinfoEhdr)
 		if got != c.want || (err != nil) != c.err {
 			t.Errorf("%s: got %#x, %v; want %#x (error %v)", c.name, got, err, c.want, c.err)
 		}

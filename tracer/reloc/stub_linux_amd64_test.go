@@ -113,11 +113,7 @@ func TestExecStub(t *testing.T) {
 				started = nil
 			default: // the stop after an exec (PTRACE_TRACEME without TRACEEXEC)
 				execs++
-				vdso, err := (procfs.Proc{Mount: "/proc"}).VDSO(pid)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if started, err = stub.Start(pid, vdso); err != nil {
+				if started, err = stub.Start(pid, procfs.Proc{Mount: "/proc"}); err != nil {
 					t.Fatalf("start the stub: %v", err)
 				}
 			}
@@ -137,5 +133,55 @@ func TestExecStub(t *testing.T) {
 	want := fmt.Sprintf("%x-%x r--s 00000000 ", Addr, Addr+Size)
 	if !strings.Contains(out.String(), want) {
 		t.Fatalf("catmaps' maps have no line starting %q:\n%s", want, out.String())
+	}
+}
+
+// TestVdsoFromStack reads the vDSO's address off a new image's stack at its
+// exec stop, as /proc/<pid>/auxv has it, and gives up (for Start to ask
+// /proc) when argv and the environment push the vector past stackScan.
+func TestVdsoFromStack(t *testing.T) {
+	requireRoot(t)
+	lockThread(t)
+	huge := make([]string, 0, 9000)
+	for i := range cap(huge) {
+		huge = append(huge, fmt.Sprintf("V%d=x", i))
+	}
+	cases := []struct {
+		name     string
+		env      []string
+		fallback bool
+	}{
+		{"small environment", []string{"A=1"}, false},
+		{"no environment", []string{}, false},
+		{"vector past the scan", huge, true},
+	}
+	for _, c := range cases {
+		cmd := exec.Command("/bin/true")
+		cmd.Env = c.env
+		cmd.SysProcAttr = &syscall.SysProcAttr{Ptrace: true}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		pid := cmd.Process.Pid
+		var ws unix.WaitStatus
+		if _, err := unix.Wait4(pid, &ws, unix.WALL, nil); err != nil || !ws.Stopped() {
+			t.Fatalf("%s: wait for the exec stop: %v %v", c.name, ws, err)
+		}
+		var regs unix.PtraceRegs
+		if err := unix.PtraceGetRegs(pid, &regs); err != nil {
+			t.Fatal(err)
+		}
+		got, err := vdsoFromStack(pid, regs.Rsp)
+		want, perr := (procfs.Proc{Mount: "/proc"}).VDSO(pid)
+		_ = unix.PtraceCont(pid, 0)
+		_ = cmd.Wait()
+		switch {
+		case perr != nil:
+			t.Fatalf("%s: /proc auxv: %v", c.name, perr)
+		case c.fallback && err == nil:
+			t.Errorf("%s: read %#x off the stack, want it to give up", c.name, got)
+		case !c.fallback && (err != nil || got != want):
+			t.Errorf("%s: off the stack %#x (%v), /proc says %#x", c.name, got, err, want)
+		}
 	}
 }
