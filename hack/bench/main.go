@@ -66,6 +66,7 @@ func main() {
 
 	b.header()
 	for _, s := range strings.Split(*only, ",") {
+		before := readCPUTimes()
 		switch s {
 		case "syscalls":
 			b.syscalls()
@@ -77,12 +78,46 @@ func main() {
 		case "delivery":
 			b.delivery()
 		}
+		b.stealNote(s, before, readCPUTimes())
 	}
 	must(os.WriteFile(*out, b.md.Bytes(), 0o644))
 	log.Info("wrote report", "path", *out)
 }
 
 func (b *bench) printf(format string, a ...any) { fmt.Fprintf(&b.md, format, a...) }
+
+// cpuTimes are /proc/stat's all-CPU counters: steal, and the total of
+// user, nice, system, idle, iowait, irq, softirq and steal.
+type cpuTimes struct{ steal, total uint64 }
+
+func readCPUTimes() cpuTimes {
+	f, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return cpuTimes{}
+	}
+	line, _, _ := strings.Cut(string(f), "\n")
+	fs := strings.Fields(line) // cpu user nice system idle iowait irq softirq steal ...
+	var t cpuTimes
+	for i := 1; i < len(fs) && i <= 8; i++ {
+		v, _ := strconv.ParseUint(fs[i], 10, 64)
+		t.total += v
+		if i == 8 {
+			t.steal = v
+		}
+	}
+	return t
+}
+
+// stealNote says how much of the vCPUs' time the host took away while a
+// section ran: on a shared VM that, more than anything measured here,
+// moves the stop-bound rows from run to run.
+func (b *bench) stealNote(section string, before, after cpuTimes) {
+	if after.total <= before.total {
+		return
+	}
+	pct := 100 * float64(after.steal-before.steal) / float64(after.total-before.total)
+	b.printf("_Host steal while the %s section ran: %.1f %% of the vCPUs' time (`/proc/stat`)._\n\n", section, pct)
+}
 
 func (b *bench) header() {
 	model := "unknown"
@@ -98,7 +133,7 @@ func (b *bench) header() {
 		b.md.Write(notes)
 	}
 	b.printf("## Method\n\n")
-	b.printf("Every configuration of a row runs in the same session, interleaved (native, bluelock, strace, native, ...), %d times; cells are **median (min–max)**. Ratios compare medians from the same run. bluelock runs with a 100-rule policy that does not match the workload, so every trapped syscall pays a full decision; \"vis off\" emits nothing (`--visibility none`), \"vis on\" logs every event as KubeArmor JSON to `/dev/null` (`--visibility process,file,network --emit file:/dev/null`).\n\n", b.runs)
+	b.printf("Every configuration of a row runs in the same session, interleaved (native, bluelock, strace, native, ...), %d times; cells are **median (min–max)**. Ratios compare medians from the same run. bluelock runs with a 100-rule policy that does not match the workload, so every trapped syscall pays a full decision; \"vis off\" emits nothing (`--visibility none`), \"vis on\" logs every event as KubeArmor JSON to `/dev/null` (`--visibility process,file,network --emit file:/dev/null`). Each section ends with the share of the vCPUs' time the host took away (steal) while it ran: where it is high, every stop-bound cell is slower, strace's and the floors' too, and only ratios within the run mean anything.\n\n", b.runs)
 }
 
 // ---- syscall cost -----------------------------------------------------------
