@@ -53,13 +53,7 @@ func TestArgumentRegion(t *testing.T) {
 // then meets the region already there, which serves it; failing its calls
 // closed instead (as before) broke the program's first open.
 func TestRegionMappedByVforkChild(t *testing.T) {
-	if _, err := exec.LookPath("gcc"); err != nil {
-		t.Skip("gcc is needed to build the test program")
-	}
-	bin := filepath.Join(t.TempDir(), "vforkfirst")
-	if b, err := exec.Command("gcc", "-O2", "-Wall", "-static", "-o", bin, "testdata/vforkfirst.c").CombinedOutput(); err != nil {
-		t.Skipf("cannot build a static test program: %v\n%s", err, b)
-	}
+	bin := buildStatic(t, "testdata/vforkfirst.c")
 	out := filepath.Join(t.TempDir(), "created")
 	stats := NewStats()
 	res := traceRunStats(t, fakePolicy{mayBlock: true}, stats, nil, bin, out)
@@ -166,14 +160,7 @@ func TestRegionAtExec(t *testing.T) {
 // stub had never been there. Injection at its first relocatable call fails
 // as well, so that open fails closed.
 func TestRegionTakenAtExec(t *testing.T) {
-	if _, err := exec.LookPath("gcc"); err != nil {
-		t.Skip("gcc is needed to build the test program")
-	}
-	bin := filepath.Join(t.TempDir(), "taken")
-	cmd := exec.Command("gcc", "-O2", "-Wall", "-static", "-Wl,--section-start=.taken=0x"+strconv.FormatUint(reloc.Addr, 16), "-o", bin, "testdata/taken.c")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Skipf("cannot build a static test program: %v\n%s", err, b)
-	}
+	bin := buildStatic(t, "testdata/taken.c", "-Wl,--section-start=.taken=0x"+strconv.FormatUint(reloc.Addr, 16))
 	stats := NewStats()
 	res := traceRunStats(t, fakePolicy{}, stats, nil, bin, "/etc/hostname")
 	if res.code != 0 || res.stdout != "open /etc/hostname: Permission denied\n" {
@@ -185,4 +172,20 @@ func TestRegionTakenAtExec(t *testing.T) {
 	if n := stats.RelocFailedClosed.Load(); n != 1 {
 		t.Errorf("%d calls failed closed for want of the region, want 1", n)
 	}
+}
+
+// buildStatic compiles a static test program from src. Without gcc the test
+// is skipped; a failed build fails it (libc6-dev ships libc.a), so a
+// security test never passes by not running.
+func buildStatic(t *testing.T, src string, flags ...string) string {
+	t.Helper()
+	if _, err := exec.LookPath("gcc"); err != nil {
+		t.Skip("gcc is needed to build the test program")
+	}
+	bin := filepath.Join(t.TempDir(), strings.TrimSuffix(filepath.Base(src), ".c"))
+	args := append([]string{"-O2", "-Wall", "-static", "-o", bin, src}, flags...)
+	if b, err := exec.Command("gcc", args...).CombinedOutput(); err != nil {
+		t.Fatalf("build static %s: %v\n%s", src, err, b)
+	}
+	return bin
 }
