@@ -1,10 +1,12 @@
 package tracer
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -252,6 +254,60 @@ func TestThreadOpenBlocked(t *testing.T) {
 	got := find(res.events, "File", f)
 	if len(got) != 1 || got[0].Alert == nil {
 		t.Fatalf("want one alert:\n%s", dump(res.events))
+	}
+}
+
+// TestCloneIdentity: every kind of child (fork, vfork, a CLONE_PARENT
+// grandchild, threads from clone and fork events, a fork after another
+// thread changed its own uid) is named in its events as it sees itself.
+// The tracer builds a child from its parent when the parent's event comes
+// first and from /proc when the child's first stop does (which comes first
+// varies, so each kind runs several times); both must agree with the child.
+func TestCloneIdentity(t *testing.T) {
+	const times = 30
+	bin := buildStatic(t, "testdata/cloneid.c")
+	base := filepath.Join(t.TempDir(), "f")
+	kinds := []string{"fork", "vfork", "parent", "thread", "tsigchld"}
+	if os.Getuid() == 0 {
+		kinds = append(kinds, "creds")
+	}
+	pol := fakePolicy{}
+	for _, k := range kinds {
+		pol.rules = append(pol.rules, fakeRule{op: policy.OpFile, match: base + "." + k, d: audit("ksp-" + k)})
+	}
+	res := traceRun(t, pol, 0, nil, bin, base, strconv.Itoa(times))
+	if res.code != 0 {
+		t.Fatalf("exit %d, stdout:\n%s", res.code, res.stdout)
+	}
+	// What each kind's children said of themselves, by pid (a thread's is
+	// its process's).
+	seen := map[string]map[int32][2]int32{}
+	for _, line := range strings.Split(strings.TrimSpace(res.stdout), "\n") {
+		var kind string
+		var pid, ppid, uid int32
+		if _, err := fmt.Sscanf(line, "%s %d %d %d", &kind, &pid, &ppid, &uid); err != nil {
+			t.Fatalf("line %q: %v", line, err)
+		}
+		if seen[kind] == nil {
+			seen[kind] = map[int32][2]int32{}
+		}
+		seen[kind][pid] = [2]int32{ppid, uid}
+	}
+	for _, k := range kinds {
+		t.Run(k, func(t *testing.T) {
+			got := find(res.events, "File", base+"."+k)
+			if len(got) != times {
+				t.Fatalf("want %d alerts for %s.%s, got %d:\n%s", times, base, k, len(got), dump(res.events))
+			}
+			for _, ev := range got {
+				a := ev.Alert
+				want, ok := seen[k][a.PID]
+				if !ok || [2]int32{a.PPID, a.UID} != want || a.ProcessName != bin {
+					t.Errorf("event names PID %d PPID %d UID %d %s; the %s children said (pid: ppid, uid) %v, exe %s:\n%s",
+						a.PID, a.PPID, a.UID, a.ProcessName, k, seen[k], bin, dump([]schema.Event{ev}))
+				}
+			}
+		})
 	}
 }
 
