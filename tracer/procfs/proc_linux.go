@@ -158,11 +158,6 @@ func (p Proc) ResolvePlain(t Task, dirfd int, path string, flags Flags) (Walked,
 	if flags&(InRoot|Beneath) != 0 {
 		root = start
 	}
-	if p.Openat2 && t.SharedRoot && root == "/" && !deleted {
-		if r, ok := plainLookup(start, path, flags&NoFollow == 0); ok {
-			return r, nil
-		}
-	}
 	fsys := rootFS{proc: p}
 	if !t.SharedRoot {
 		fsys.root = p.path(strconv.Itoa(t.TID), "root")
@@ -170,6 +165,12 @@ func (p Proc) ResolvePlain(t Task, dirfd int, path string, flags Flags) (Walked,
 	w := Walker{
 		FS:    fsys,
 		Magic: magic{proc: p, task: t},
+	}
+	if p.Openat2 && t.SharedRoot && root == "/" && !deleted {
+		if r, ok := plainLookup(start, path, flags&NoFollow == 0); ok {
+			return r, nil
+		}
+		w.Plain = plainLookup
 	}
 	r, err := w.WalkPlain(root, start, path, flags&NoFollow == 0)
 	if deleted {

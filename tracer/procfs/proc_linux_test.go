@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -89,6 +90,13 @@ func TestPlainLookupAgreesWithWalk(t *testing.T) {
 	os.Symlink("sub", filepath.Join(dir, "rel"))
 	os.Symlink("nowhere", filepath.Join(dir, "dangling"))
 	os.Symlink("loop", filepath.Join(dir, "loop"))
+	// Links on the way, where the walk's own shortcut (Walker.Plain) takes
+	// over after each link: to a link, absolute, into /proc, and a second
+	// link further on.
+	os.Symlink("rel", filepath.Join(dir, "chain"))
+	os.Symlink(filepath.Join(dir, "sub"), filepath.Join(dir, "absdir"))
+	os.Symlink("/proc/self", filepath.Join(dir, "proclink"))
+	os.Symlink("../rel", filepath.Join(dir, "sub", "back"))
 	if err := unix.Mkfifo(filepath.Join(dir, "fifo"), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -103,6 +111,9 @@ func TestPlainLookupAgreesWithWalk(t *testing.T) {
 		"deeper//g", "new", "new/", "deeper/new", "nodir/new", "nodir/../f", "new/../f", "f/x", "f/", "f/.",
 		"../link", "../link/", "../rel/f", "../rel/../sub/f", "../rel/", "../dangling", "../loop", "../fifo",
 		"../../" + filepath.Base(dir) + "/sub/f",
+		"../rel/deeper/g", "../rel/deeper/../f", "../rel/new", "../rel/./new", "../rel/nodir/new", "../rel/f/x",
+		"../rel/deeper/", "../chain/f", "../chain/deeper/g", "../absdir/f", "../absdir/deeper/../deeper/g",
+		"../proclink/status", "../rel/back/f", "../rel/back/back/deeper/g", "../rel/../link", "../rel/dangling",
 	}
 	var paths []string
 	for _, r := range rel {
@@ -115,6 +126,16 @@ func TestPlainLookupAgreesWithWalk(t *testing.T) {
 	p := Proc{Mount: "/proc", Openat2: true}
 	start := filepath.Join(dir, "sub")
 	walker := Walker{FS: rootFS{proc: p}, Magic: magic{proc: p, task: task}}
+	// The walk with its shortcut after links, against the walk alone.
+	afterLink := 0
+	short := walker
+	short.Plain = func(start, rest string, followFinal bool) (Walked, bool) {
+		r, ok := plainLookup(start, rest, followFinal)
+		if ok {
+			afterLink++
+		}
+		return r, ok
+	}
 	hits := 0
 	for _, path := range paths {
 		for _, flags := range []Flags{0, NoFollow, SlashFollows, NoFollow | SlashFollows} {
@@ -128,13 +149,19 @@ func TestPlainLookupAgreesWithWalk(t *testing.T) {
 			if _, ok := plainLookup(start, path, follow); ok {
 				hits++
 			}
-			if (gerr != nil) != (werr != nil) || got.Path != want.Path || got.Plain != want.Plain || len(got.Links) != len(want.Links) {
+			if (gerr != nil) != (werr != nil) || got.Path != want.Path || got.Plain != want.Plain || !slices.Equal(got.Links, want.Links) {
 				t.Errorf("%q flags %b: ResolvePlain = %+v, %v; the walk alone = %+v, %v", path, flags, got, gerr, want, werr)
+			}
+			if got, gerr := short.WalkPlain("/", from, path, follow); (gerr != nil) != (werr != nil) || got.Path != want.Path || got.Plain != want.Plain || !slices.Equal(got.Links, want.Links) {
+				t.Errorf("%q flags %b: the walk with its shortcut = %+v, %v; the walk alone = %+v, %v", path, flags, got, gerr, want, werr)
 			}
 		}
 	}
 	if hits < len(paths) {
 		t.Errorf("the shortcut answered %d of %d lookups: not exercised", hits, 4*len(paths))
+	}
+	if afterLink < 20 {
+		t.Errorf("the shortcut after a link answered %d lookups: not exercised", afterLink)
 	}
 }
 

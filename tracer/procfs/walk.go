@@ -50,6 +50,14 @@ type Magic interface {
 type Walker struct {
 	FS    Lookup
 	Magic Magic // may be nil
+	// Plain, if set, looks rest up from the absolute directory start in one
+	// go where that follows no symlink, as plainLookup does: ok true means
+	// the walk would have reached what it returns, ok false only that it
+	// must walk on. The walk tries it after each link it follows, so a
+	// path with one link on the way (/lib/x86_64-linux-gnu/libc.so.6 under
+	// a merged /usr) costs that link's lookups and one more, not a lookup
+	// per component.
+	Plain func(start, rest string, followFinal bool) (r Walked, ok bool)
 }
 
 // Walked is what a walk found.
@@ -163,6 +171,12 @@ func (w Walker) WalkPlain(root, start, path string, followFinal bool) (Walked, e
 			cur = root
 		}
 		queue = append(split(target), queue...)
+		if w.Plain != nil && plain && len(queue) > 0 {
+			if r, ok := w.Plain(cur, strings.Join(queue, "/"), followFinal); ok {
+				r.Links = followed
+				return r, nil
+			}
+		}
 	}
 	r := Walked{Path: cur, Links: followed}
 	if plain {
