@@ -64,7 +64,7 @@ var stubCode = [stubSize]byte{
 	0x53,       // push rbx
 	0x31, 0xdb, // xor ebx, ebx
 	0xc3, // ret
-	0,    // padding to whole words (ptrace writes words)
+	0,    // padding to whole words (POKEDATA writes words)
 }
 
 const (
@@ -193,10 +193,12 @@ func (s *Stub) Start(tid int, proc procfs.Proc) (*Started, error) {
 		// ours to scribble on).
 		return nil, fmt.Errorf("exec stub: vDSO of %d at %#x: no padding at %#x", tid, vdso, st.at)
 	}
-	// POKEDATA, not process_vm_writev: the vDSO is not writable, and only
-	// ptrace's forced write breaks copy-on-write for it.
-	if n, err := unix.PtracePokeData(tid, uintptr(st.at), stubCode[:]); err != nil || n != stubSize {
-		return nil, fmt.Errorf("exec stub: write into %d: %d bytes, %v", tid, n, err)
+	// A forced write, not process_vm_writev: the vDSO is not writable, and
+	// only a forced write breaks copy-on-write for it.
+	if err := proc.WriteMem(tid, st.at, stubCode[:]); err != nil {
+		if err := sys.WriteMem(tid, uintptr(st.at), stubCode[:]); err != nil {
+			return nil, fmt.Errorf("exec stub: write into %d: %w", tid, err)
+		}
 	}
 	in := st.saved
 	in.Rip, in.Rbx = st.at, st.saved.Rip

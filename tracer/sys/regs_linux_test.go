@@ -52,3 +52,44 @@ func TestSetSyscallRegs(t *testing.T) {
 		t.Errorf("rip %#x rsp %#x changed (were %#x %#x)", after.r.Rip, after.r.Rsp, before.r.Rip, before.r.Rsp)
 	}
 }
+
+// TestWriteMemForced: WriteMem writes whole words into a read-only mapping
+// of a stopped tracee (its code at the entry point) and refuses a write
+// that is not whole words.
+func TestWriteMemForced(t *testing.T) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	cmd := exec.Command("/bin/true")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Ptrace: true}
+	if err := cmd.Start(); err != nil {
+		t.Skipf("cannot start a traced child: %v", err)
+	}
+	pid := cmd.Process.Pid
+	defer func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	}()
+	var ws unix.WaitStatus
+	if _, err := unix.Wait4(pid, &ws, 0, nil); err != nil || !ws.Stopped() {
+		t.Fatalf("child not stopped at its exec: %v %v", ws, err)
+	}
+	var r Regs
+	if err := GetRegs(pid, &r); err != nil {
+		t.Fatal(err)
+	}
+	at := uintptr(r.r.Rip) &^ 7
+	want := []byte("0123456789abcdef")
+	if err := WriteMem(pid, at, want); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, len(want))
+	if err := ReadMem(pid, at, got); err != nil || string(got) != string(want) {
+		t.Fatalf("read back %q, %v; want %q", got, err, want)
+	}
+	if err := WriteMem(pid, at, want[:12]); err == nil {
+		t.Error("a write of 12 bytes went through")
+	}
+	if err := WriteMem(pid, at+4, want[:8]); err == nil {
+		t.Error("a write at an unaligned address went through")
+	}
+}

@@ -1,6 +1,7 @@
 package sys
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 
@@ -205,15 +206,21 @@ func readMem(tid int, addr uintptr, buf []byte) error {
 	return nil
 }
 
-// WriteMem writes buf into the tracee at addr with PTRACE_POKEDATA (which,
-// unlike process_vm_writev, can write read-only mappings). Not used by the
-// decision path yet; it is here for argument relocation.
+// WriteMem writes buf, whole words at a word-aligned addr, into the tracee
+// with PTRACE_POKEDATA, which, unlike process_vm_writev, writes read-only
+// mappings. One request per word and none to read a partial one (x/sys's
+// PtracePokeData reads the last word back even when it is whole).
 //
 // Precondition: tid is stopped; called on the tracer's locked OS thread.
 func WriteMem(tid int, addr uintptr, buf []byte) error {
-	n, err := unix.PtracePokeData(tid, addr, buf)
-	if err == nil && n != len(buf) {
-		err = fmt.Errorf("short write %d of %d", n, len(buf))
+	if addr%8 != 0 || len(buf)%8 != 0 {
+		return fmt.Errorf("ptrace pokedata %d: %d bytes at %#x: not whole words", tid, len(buf), addr)
 	}
-	return wrap("ptrace pokedata", tid, err)
+	for off := 0; off < len(buf); off += 8 {
+		word := binary.LittleEndian.Uint64(buf[off:])
+		if e := rawPtrace(unix.PTRACE_POKEDATA, tid, addr+uintptr(off), uintptr(word)); e != 0 {
+			return wrap("ptrace pokedata", tid, e)
+		}
+	}
+	return nil
 }
