@@ -8,9 +8,56 @@ import (
 	"strings"
 	"testing"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/bluelock/bluelock/tracer/reloc"
 	"github.com/bluelock/bluelock/tracer/sys"
 )
+
+// TestRegionFdKeepsTableSmall: the region's descriptor fits the 64-entry
+// descriptor table a process starts with, so a traced process needs no
+// bigger one (at 1023 every fork copied a table of 1,024, and every exit
+// scanned it). The shell first closes what the test inherited (a fork
+// sizes the child's table by the highest descriptor open; its close of the
+// region's is faked), then forks cat ("; true": bash would exec a last
+// command in place, keeping its own table).
+func TestRegionFdKeepsTableSmall(t *testing.T) {
+	script := `for f in /proc/$$/fd/*; do n=${f##*/}; [ "$n" -gt 2 ] && eval "exec $n>&-"; done; cat /proc/self/status; true`
+	res := traceRun(t, fakePolicy{}, 0, nil, "/bin/bash", "-c", script)
+	if res.code != 0 {
+		t.Fatalf("exit %d", res.code)
+	}
+	var size string
+	for _, l := range strings.Split(res.stdout, "\n") {
+		if v, ok := strings.CutPrefix(l, "FDSize:"); ok {
+			size = strings.TrimSpace(v)
+		}
+	}
+	if size != "64" {
+		t.Errorf("a traced process has a descriptor table of %q entries, want 64:\n%s", size, res.stdout)
+	}
+}
+
+// TestInheritedRegionFdRefused: a descriptor the app inherits at the
+// region's number is the app's; stage 2 refuses to start rather than
+// replace it.
+func TestInheritedRegionFdRefused(t *testing.T) {
+	if res := traceRun(t, fakePolicy{}, 0, nil, "/bin/true"); res.code != 0 {
+		t.Fatalf("without the descriptor: exit %d", res.code)
+	}
+	null, err := os.Open(os.DevNull)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer null.Close()
+	if err := unix.Dup3(int(null.Fd()), reloc.Fd, 0); err != nil { // inheritable
+		t.Fatal(err)
+	}
+	defer unix.Close(reloc.Fd)
+	if res := traceRun(t, fakePolicy{}, 0, nil, "/bin/true"); res.code != 1 {
+		t.Errorf("with descriptor %d inherited: exit %d, want stage 2's 1", reloc.Fd, res.code)
+	}
+}
 
 // TestArgumentRegion runs testdata/region.c under the real tracer: the region
 // is injected at the first relocated call and after an exec, its descriptor
@@ -22,7 +69,7 @@ func TestArgumentRegion(t *testing.T) {
 		t.Skip("gcc is needed to build the test program")
 	}
 	bin := filepath.Join(t.TempDir(), "region")
-	if b, err := exec.Command("gcc", "-O2", "-Wall", "-o", bin, "testdata/region.c").CombinedOutput(); err != nil {
+	if b, err := exec.Command("gcc", "-O2", "-Wall", "-DREGION_FD="+strconv.Itoa(reloc.Fd), "-o", bin, "testdata/region.c").CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, b)
 	}
 	dir := t.TempDir()

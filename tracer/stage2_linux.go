@@ -197,6 +197,12 @@ func dropPtraceCap() error {
 // tracer maps it from in every process after an exec. The filter then keeps
 // it there (close, dup2 and FD_CLOEXEC on it are faked).
 func moveRegionFd() error {
+	// The app inherits what bluelock inherited. A descriptor already there
+	// is the app's (a socket a supervisor passed, say): replacing it would
+	// break the app in ways nobody could trace back here.
+	if _, err := unix.FcntlInt(uintptr(reloc.Fd), unix.F_GETFD, 0); err == nil {
+		return fmt.Errorf("descriptor %d is already open (inherited by bluelock); bluelock keeps its argument region there, so start bluelock without it", reloc.Fd)
+	}
 	var rl unix.Rlimit
 	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &rl); err == nil && rl.Cur <= reloc.Fd {
 		// The descriptor must be below the soft limit to be dup'ed to.

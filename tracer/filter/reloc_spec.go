@@ -12,7 +12,7 @@ const (
 	// whose middle holds the read-only argument region in every tracee.
 	relocBlock = 0x3b1e
 	// relocFd must equal reloc.Fd: the region memfd's descriptor number.
-	relocFd = 1023
+	relocFd = 63
 	// relocReach is the smallest length that could reach the region from
 	// below its block: it sits 2 GiB into the block.
 	relocReach = 1 << 31

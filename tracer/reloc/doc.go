@@ -17,7 +17,7 @@
 //     /proc/<pid>/mem (FOLL_FORCE) cannot write it either: forced writes only
 //     work on private (COW) mappings. So the tracer's own mapping is the only
 //     way to change the bytes.
-//   - The app inherits the memfd at descriptor Fd (1023, not close-on-exec);
+//   - The app inherits the memfd at descriptor Fd (63, not close-on-exec);
 //     the filter fakes close/dup2/dup3/fcntl(F_SETFD)/ioctl(FIOCLEX) on it and
 //     refuses close_range with ENOSYS (callers fall back to closing one by
 //     one), so daemons that close every descriptor keep it (FilterRules).

@@ -25,7 +25,7 @@ func buildTracee(t testing.TB) string {
 		t.Skip("gcc is needed to build the tracee")
 	}
 	out := filepath.Join(t.TempDir(), "tracee")
-	if b, err := exec.Command("gcc", "-O2", "-Wall", "-o", out, "testdata/tracee.c", "-lpthread").CombinedOutput(); err != nil {
+	if b, err := exec.Command("gcc", "-O2", "-Wall", "-DREGION_FD="+strconv.Itoa(Fd), "-o", out, "testdata/tracee.c", "-lpthread").CombinedOutput(); err != nil {
 		t.Fatalf("build tracee: %v\n%s", err, b)
 	}
 	return out

@@ -32,7 +32,9 @@ static int mapped(unsigned long addr) {
 
 static int region_fd_ok(void) {
 	char l[256] = {0};
-	return readlink("/proc/self/fd/1023", l, sizeof l - 1) > 0 && strstr(l, "bluelock-reloc") && fcntl(1023, F_GETFD) == 0;
+	char path[64];
+	snprintf(path, sizeof path, "/proc/self/fd/%d", REGION_FD);
+	return readlink(path, l, sizeof l - 1) > 0 && strstr(l, "bluelock-reloc") && fcntl(REGION_FD, F_GETFD) == 0;
 }
 
 static int read_file(int dirfd, const char *path, const char *want) {
@@ -90,23 +92,23 @@ int main(int argc, char **argv) {
 	// it made elsewhere in the block is as read-only and as fixed.
 	const unsigned long size = 32 << 20, flags = MAP_SHARED | MAP_FIXED_NOREPLACE;
 	errno = 0;
-	check("region-mmap-again-eexist", mmap((void *)a, size, PROT_READ, flags, 1023, 0) == MAP_FAILED && errno == EEXIST);
+	check("region-mmap-again-eexist", mmap((void *)a, size, PROT_READ, flags, REGION_FD, 0) == MAP_FAILED && errno == EEXIST);
 	unsigned long view = (a & ~0xffffffffUL) + (1UL << 20);
-	check("region-view-in-block", mmap((void *)view, size, PROT_READ, flags, 1023, 0) == (void *)view);
+	check("region-view-in-block", mmap((void *)view, size, PROT_READ, flags, REGION_FD, 0) == (void *)view);
 	errno = 0;
 	check("region-view-mprotect-refused", mprotect((void *)view, 4096, PROT_READ | PROT_WRITE) < 0 && errno == EPERM);
 	errno = 0;
 	check("region-view-munmap-refused", munmap((void *)view, 4096) < 0 && errno == EPERM);
 	errno = 0;
-	check("region-mmap-writable-refused", mmap((void *)view + size, size, PROT_READ | PROT_WRITE, flags, 1023, 0) == MAP_FAILED && errno == EPERM);
+	check("region-mmap-writable-refused", mmap((void *)view + size, size, PROT_READ | PROT_WRITE, flags, REGION_FD, 0) == MAP_FAILED && errno == EPERM);
 	errno = 0;
-	check("region-mmap-private-refused", mmap((void *)view + size, size, PROT_READ, MAP_PRIVATE | MAP_FIXED_NOREPLACE, 1023, 0) == MAP_FAILED && errno == EPERM);
+	check("region-mmap-private-refused", mmap((void *)view + size, size, PROT_READ, MAP_PRIVATE | MAP_FIXED_NOREPLACE, REGION_FD, 0) == MAP_FAILED && errno == EPERM);
 	void *elsewhere = mmap(NULL, 1 << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	check("mmap-elsewhere", elsewhere != MAP_FAILED && munmap(elsewhere, 1 << 20) == 0);
 	check("still-mapped", mapped(a));
-	check("close-faked", close(1023) == 0 && region_fd_ok());
-	check("dup2-faked", dup2(0, 1023) == 0 && region_fd_ok());
-	check("cloexec-faked", fcntl(1023, F_SETFD, FD_CLOEXEC) == 0 && region_fd_ok());
+	check("close-faked", close(REGION_FD) == 0 && region_fd_ok());
+	check("dup2-faked", dup2(0, REGION_FD) == 0 && region_fd_ok());
+	check("cloexec-faked", fcntl(REGION_FD, F_SETFD, FD_CLOEXEC) == 0 && region_fd_ok());
 	errno = 0;
 	check("close-range-enosys", syscall(SYS_close_range, 3, ~0U, 0) < 0 && errno == ENOSYS);
 	// A new image: the region is mapped again and the fd is still there.

@@ -1,5 +1,5 @@
 // tracee: the traced side of reloc's tests. It waits for one byte on fd 3
-// (the tracer has seized it), moves the region memfd from fd 4 to 1023 as
+// (the tracer has seized it), moves the region memfd from fd 4 to REGION_FD as
 // stage 2 does, installs a filter that traces openat, and runs one mode:
 //
 //   check PATH   after the first traced openat (where the region is injected),
@@ -29,7 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define REGION_FD 1023
+// REGION_FD is reloc.Fd, given by the test with -D.
 
 static unsigned long region_addr, region_size;
 
@@ -88,8 +88,10 @@ static int mode_check(const char *path) {
 	errno = 0;
 	check("mprotect-write-exec", mprotect(a, 4096, PROT_READ | PROT_WRITE | PROT_EXEC) < 0, "mprotect(RWX) of the region");
 	errno = 0;
-	int rw = open("/proc/self/fd/1023", O_RDWR);
-	check("reopen-write", rw < 0 || (write(rw, "x", 1) < 0 && errno == EPERM), "write through a reopened /proc/self/fd/1023");
+	char self_fd[64];
+	snprintf(self_fd, sizeof self_fd, "/proc/self/fd/%d", REGION_FD);
+	int rw = open(self_fd, O_RDWR);
+	check("reopen-write", rw < 0 || (write(rw, "x", 1) < 0 && errno == EPERM), "write through a reopened /proc/self/fd/REGION_FD");
 	if (rw >= 0) close(rw);
 	errno = 0;
 	check("punch-hole", fallocate(REGION_FD, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, 4096) < 0, "fallocate(PUNCH_HOLE)");
