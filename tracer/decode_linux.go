@@ -168,19 +168,23 @@ func decode(name string, a [6]uint64, r argReader, source string, uid int) *call
 			break
 		}
 		path = abs
-		resource := abs
-		args := readArgv(r, argv)
-		for _, arg := range args {
-			resource += " " + arg
-		}
-		c.facets = append(c.facets, Facet{
+		f := Facet{
 			Req:       policy.Request{Op: policy.OpProcess, Path: abs, Source: source, UID: uid, Owner: r.Owner(abs)},
-			Operation: opName(policy.OpProcess), Resource: resource, Data: data,
-		})
-		if isLoader(abs) || isLoader(p) {
-			// ld.so PROGRAM: judge PROGRAM too (ldso.go).
-			c.facets = append(c.facets, loaderFacets(r, append([]string{abs}, args...), source, uid, data)...)
+			Operation: opName(policy.OpProcess), Resource: abs, Data: data,
 		}
+		if !isLoader(abs) && !isLoader(p) {
+			// The arguments decide nothing: read them if the call is
+			// reported (withArgv).
+			f.argv = argv
+			c.facets = append(c.facets, f)
+			break
+		}
+		// ld.so PROGRAM: judge PROGRAM too (ldso.go), which takes the
+		// arguments now.
+		args := readArgv(r, argv)
+		f.Resource = withArgs(abs, args)
+		c.facets = append(c.facets, f)
+		c.facets = append(c.facets, loaderFacets(r, append([]string{abs}, args...), source, uid, data)...)
 	case "open", "openat", "creat":
 		dirfd, pathAddr, flags := procfs.AtFdCwd, a[0], int(int32(a[1]))
 		switch name {
@@ -376,6 +380,14 @@ func openResolveFlags(flags int) procfs.Flags {
 		return procfs.NoFollow | procfs.SlashFollows
 	}
 	return procfs.SlashFollows
+}
+
+// withArgs is an exec's Resource: the path, then the arguments after argv[0].
+func withArgs(path string, args []string) string {
+	for _, a := range args {
+		path += " " + a
+	}
+	return path
 }
 
 // readArgv reads up to 32 argv strings for the exec Resource, best effort:

@@ -32,6 +32,11 @@ type Facet struct {
 	Operation string // KubeArmor's Operation
 	Resource  string
 	Data      string
+	// argv is an exec's argument vector in the tracee, not yet read: only
+	// a call that is reported needs its arguments in Resource
+	// (tracer.withArgv), and reading them cost two to 1+2n memory reads per
+	// exec that nobody would see.
+	argv uint64
 }
 
 // Event is one trapped syscall, decided.

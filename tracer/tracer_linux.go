@@ -693,10 +693,12 @@ func (t *tracer) seccompStop(th *thread) error {
 			return err
 		}
 		ev.Result = ErrnoText(unix.EACCES)
+		t.withArgv(th, &ev.Facet)
 		t.emit(th, &ev, true)
 		return sys.Cont(th.tid, 0)
 	}
 	if ev, alert, ok := t.reportOf(j); ok {
+		t.withArgv(th, &ev.Facet)
 		th.pending = &pendingCall{ev: ev, alert: alert, call: j.c}
 		return sys.Syscall(th.tid, 0)
 	}
@@ -704,6 +706,18 @@ func (t *tracer) seccompStop(th *thread) error {
 		return sys.Syscall(th.tid, 0)
 	}
 	return sys.Cont(th.tid, 0)
+}
+
+// withArgv reads the arguments of a reported exec into its Resource, from
+// the caller's memory, which the exec has not replaced yet.
+//
+// Precondition: runs on the tracer's locked OS thread; th is in the exec's
+// seccomp stop.
+func (t *tracer) withArgv(th *thread, f *Facet) {
+	if f.argv != 0 {
+		f.Resource = withArgs(f.Resource, readArgv(&memReader{t: t, th: th}, f.argv))
+		f.argv = 0
+	}
 }
 
 // reportOf says how a call that runs is reported once its result is known:

@@ -228,8 +228,8 @@ func TestShellChain(t *testing.T) {
 		t.Fatalf("exit %d stdout %q", res.code, res.stdout)
 	}
 	procs := find(res.events, "Process", cat)
-	if len(procs) != 1 || procs[0].Log.Source != sh || procs[0].Log.ParentProcessName != sh {
-		t.Fatalf("exec of cat by sh:\n%s", dump(procs))
+	if len(procs) != 1 || procs[0].Log.Source != sh || procs[0].Log.ParentProcessName != sh || procs[0].Log.Resource != cat+" data" {
+		t.Fatalf("exec of cat by sh (Resource %q, with its argument):\n%s", cat+" data", dump(procs))
 	}
 	files := find(res.events, "File", f)
 	if len(files) != 1 {
