@@ -3,13 +3,10 @@ package procfs
 import (
 	"encoding/binary"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -217,42 +214,5 @@ func TestVDSOSelf(t *testing.T) {
 	}
 	if got != 0 {
 		t.Fatalf("VDSO %#x but no [vdso] in maps", got)
-	}
-}
-
-// TestWriteMemForced: Proc.WriteMem writes into a read-only mapping of a
-// stopped tracee (its code at the entry point), as the exec-time stub needs.
-func TestWriteMemForced(t *testing.T) {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	cmd := exec.Command("/bin/true")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Ptrace: true}
-	if err := cmd.Start(); err != nil {
-		t.Skipf("cannot start a traced child: %v", err)
-	}
-	pid := cmd.Process.Pid
-	defer func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	}()
-	var ws unix.WaitStatus
-	if _, err := unix.Wait4(pid, &ws, 0, nil); err != nil || !ws.Stopped() {
-		t.Fatalf("child not stopped at its exec: %v %v", ws, err)
-	}
-	var r unix.PtraceRegs
-	if err := unix.PtraceGetRegs(pid, &r); err != nil {
-		t.Fatal(err)
-	}
-	p := Proc{Mount: "/proc"}
-	want := []byte("forced write, 27 bytes long")
-	if err := p.WriteMem(pid, r.Rip, want); err != nil {
-		t.Fatal(err)
-	}
-	got := make([]byte, len(want))
-	if n, err := unix.PtracePeekData(pid, uintptr(r.Rip), got); err != nil || n != len(got) || string(got) != string(want) {
-		t.Fatalf("read back %q (%d, %v); want %q", got, n, err, want)
-	}
-	if err := p.WriteMem(pid+1<<20, r.Rip, want); err == nil {
-		t.Error("a write into no process went through")
 	}
 }

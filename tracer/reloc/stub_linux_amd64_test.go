@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/bluelock/bluelock/tracer/procfs"
+	"github.com/bluelock/bluelock/tracer/sys"
 )
 
 func TestElfEnd(t *testing.T) {
@@ -183,5 +184,51 @@ func TestVdsoFromStack(t *testing.T) {
 		case !c.fallback && (err != nil || got != want):
 			t.Errorf("%s: off the stack %#x (%v), /proc says %#x", c.name, got, err, want)
 		}
+	}
+}
+
+// TestForcedWrites: both ways the stub is written, /proc/<pid>/mem and its
+// fallback PTRACE_POKEDATA, write into a read-only mapping of a stopped
+// tracee (its code at the entry point of /bin/true, stopped at its exec).
+func TestForcedWrites(t *testing.T) {
+	lockThread(t)
+	proc := procfs.Proc{Mount: "/proc"}
+	writers := []struct {
+		name  string
+		write func(pid int, addr uint64, b []byte) error
+	}{
+		{"proc-mem", proc.WriteMem},
+		{"pokedata", func(pid int, addr uint64, b []byte) error { return sys.WriteMem(pid, uintptr(addr), b) }},
+	}
+	for _, w := range writers {
+		t.Run(w.name, func(t *testing.T) {
+			cmd := exec.Command("/bin/true")
+			cmd.SysProcAttr = &syscall.SysProcAttr{Ptrace: true}
+			if err := cmd.Start(); err != nil {
+				t.Fatalf("start a traced child: %v", err)
+			}
+			pid := cmd.Process.Pid
+			defer func() {
+				_ = cmd.Process.Kill()
+				_ = cmd.Wait()
+			}()
+			var ws unix.WaitStatus
+			if _, err := unix.Wait4(pid, &ws, 0, nil); err != nil || !ws.Stopped() {
+				t.Fatalf("child not stopped at its exec: %v %v", ws, err)
+			}
+			var r unix.PtraceRegs
+			if err := unix.PtraceGetRegs(pid, &r); err != nil {
+				t.Fatal(err)
+			}
+			at := r.Rip &^ 7
+			want := []byte("forced write, 24 bytes.\n")[:24]
+			if err := w.write(pid, at, want); err != nil {
+				t.Fatal(err)
+			}
+			got := make([]byte, len(want))
+			if err := sys.ReadMem(pid, uintptr(at), got); err != nil || !bytes.Equal(got, want) {
+				t.Fatalf("read back %q, %v; want %q", got, err, want)
+			}
+		})
 	}
 }
