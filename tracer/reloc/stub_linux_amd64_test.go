@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/bluelock/bluelock/tracer/internal/tracetest"
 	"github.com/bluelock/bluelock/tracer/procfs"
 	"github.com/bluelock/bluelock/tracer/sys"
 )
@@ -191,7 +192,6 @@ func TestVdsoFromStack(t *testing.T) {
 // fallback PTRACE_POKEDATA, write into a read-only mapping of a stopped
 // tracee (its code at the entry point of /bin/true, stopped at its exec).
 func TestForcedWrites(t *testing.T) {
-	lockThread(t)
 	proc := procfs.Proc{Mount: "/proc"}
 	writers := []struct {
 		name  string
@@ -202,20 +202,7 @@ func TestForcedWrites(t *testing.T) {
 	}
 	for _, w := range writers {
 		t.Run(w.name, func(t *testing.T) {
-			cmd := exec.Command("/bin/true")
-			cmd.SysProcAttr = &syscall.SysProcAttr{Ptrace: true}
-			if err := cmd.Start(); err != nil {
-				t.Fatalf("start a traced child: %v", err)
-			}
-			pid := cmd.Process.Pid
-			defer func() {
-				_ = cmd.Process.Kill()
-				_ = cmd.Wait()
-			}()
-			var ws unix.WaitStatus
-			if _, err := unix.Wait4(pid, &ws, 0, nil); err != nil || !ws.Stopped() {
-				t.Fatalf("child not stopped at its exec: %v %v", ws, err)
-			}
+			pid := tracetest.AtExec(t, "/bin/true")
 			var r unix.PtraceRegs
 			if err := unix.PtraceGetRegs(pid, &r); err != nil {
 				t.Fatal(err)

@@ -3,34 +3,16 @@
 package sys
 
 import (
-	"os/exec"
-	"runtime"
 	"strings"
-	"syscall"
 	"testing"
 
-	"golang.org/x/sys/unix"
+	"github.com/bluelock/bluelock/tracer/internal/tracetest"
 )
 
 // TestSetSyscallRegs: the syscall registers are written, rip and the stack
 // pointer are not, whatever the Regs holds for them.
 func TestSetSyscallRegs(t *testing.T) {
-	runtime.LockOSThread() // ptrace requests must come from the thread that started the child
-	defer runtime.UnlockOSThread()
-	cmd := exec.Command("/bin/true")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Ptrace: true}
-	if err := cmd.Start(); err != nil {
-		t.Skipf("cannot start a traced child: %v", err)
-	}
-	pid := cmd.Process.Pid
-	defer func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	}()
-	var ws unix.WaitStatus
-	if _, err := unix.Wait4(pid, &ws, 0, nil); err != nil || !ws.Stopped() {
-		t.Fatalf("child not stopped at its exec: %v %v", ws, err)
-	}
+	pid := tracetest.AtExec(t, "/bin/true")
 	var before, r, after Regs
 	if err := GetRegs(pid, &before); err != nil {
 		t.Fatal(err)
