@@ -41,8 +41,8 @@ import (
 // come last), in the zero padding up to its last page's end. The kernel maps
 // the same 64-bit vDSO image into every process, so the place is found once,
 // in the tracer's own vDSO (FindStub), and checked to be zero in each
-// tracee before it is written. ptrace's forced write gives the tracee a
-// private copy of that page; nothing else in the vDSO changes, and nothing
+// tracee before it is written. The forced write (Proc.WriteMem, or POKEDATA)
+// gives the tracee a private copy of that page; nothing else in the vDSO changes, and nothing
 // reads the padding. The stub stays there after use: jumping into it does
 // nothing the app could not do itself (the filter lets anyone make the
 // region's mmap, which cannot replace a mapping).
