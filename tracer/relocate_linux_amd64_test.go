@@ -38,6 +38,17 @@ func TestRegionFdKeepsTableSmall(t *testing.T) {
 	}
 }
 
+// TestHighDescriptorsAroundRegionFd: programs that pick a free high
+// descriptor step around the region's: bash's process substitution takes
+// 63 when it is free, and 62 under bluelock (region.c checks that a dup2
+// onto it is faked).
+func TestHighDescriptorsAroundRegionFd(t *testing.T) {
+	res := traceRun(t, fakePolicy{}, 0, nil, "/bin/bash", "-c", "cat <(echo substituted)")
+	if res.code != 0 || res.stdout != "substituted\n" {
+		t.Errorf("process substitution: exit %d, stdout %q", res.code, res.stdout)
+	}
+}
+
 // TestInheritedRegionFdRefused: a descriptor the app inherits at the
 // region's number is the app's; stage 2 refuses to start rather than
 // replace it.
