@@ -157,7 +157,7 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 	t := &tracer{
 		cfg:         cfg,
 		log:         cfg.Logger,
-		proc:        procfs.Proc{Mount: cfg.Proc},
+		proc:        procfs.Proc{Mount: cfg.Proc, RootLinks: &procfs.RootLinks{}},
 		stats:       cfg.Stats,
 		protected:   newProtectedPorts(cfg.ProtectedPorts),
 		thr:         map[int]*thread{},

@@ -30,6 +30,43 @@ type Proc struct {
 	// Openat2 says openat2 with RESOLVE_NO_SYMLINKS works here (the
 	// caller probed it): lookups may then take its shortcut (plainLookup).
 	Openat2 bool
+	// RootLinks, if set, remembers which names in the root were symlinks
+	// (viaRootLink). Only the stop loop resolves paths, so it is not
+	// locked.
+	RootLinks *RootLinks
+}
+
+// RootLinks are the names directly under the root that lookups met as
+// symlinks: /bin, /lib, /lib64 and /sbin under a merged /usr, which every
+// exec and every library load goes through. A hint only says which lookup
+// to try first: each use reads the link again, so a hint gone stale costs
+// one readlink and changes no answer.
+type RootLinks struct{ names map[string]bool }
+
+// maxRootLinks bounds the hints (a root has a handful of such links).
+const maxRootLinks = 32
+
+func (l *RootLinks) has(name string) bool { return l != nil && l.names[name] }
+
+func (l *RootLinks) learn(links []string) {
+	if l == nil {
+		return
+	}
+	for _, k := range links {
+		if name := strings.TrimPrefix(k, "/"); name != k && name != "" && !strings.Contains(name, "/") &&
+			!l.names[name] && len(l.names) < maxRootLinks {
+			if l.names == nil {
+				l.names = map[string]bool{}
+			}
+			l.names[name] = true
+		}
+	}
+}
+
+func (l *RootLinks) forget(name string) {
+	if l != nil {
+		delete(l.names, name)
+	}
 }
 
 func (p Proc) path(parts ...string) string {
@@ -190,7 +227,11 @@ func (p Proc) ResolvePlain(t Task, dirfd int, path string, flags Flags) (Walked,
 		FS:    fsys,
 		Magic: magic{proc: p, task: t},
 	}
-	if p.Openat2 && t.SharedRoot && root == "/" && !deleted {
+	shortcuts := p.Openat2 && t.SharedRoot && root == "/" && !deleted
+	if shortcuts {
+		if r, ok := p.viaRootLink(path, flags&NoFollow == 0); ok {
+			return r, nil
+		}
 		if r, ok := plainLookup(start, path, flags&NoFollow == 0); ok {
 			return r, nil
 		}
@@ -200,7 +241,41 @@ func (p Proc) ResolvePlain(t Task, dirfd int, path string, flags Flags) (Walked,
 	if deleted {
 		r.Plain = ""
 	}
+	if shortcuts && err == nil {
+		p.RootLinks.learn(r.Links)
+	}
 	return r, err
+}
+
+// viaRootLink is the lookup of an absolute path whose first name was a
+// symlink last time (RootLinks): /lib/x86_64-linux-gnu/libc.so.6 is a
+// readlink of /lib and one openat2 of /usr/lib/x86_64-linux-gnu/libc.so.6
+// with RESOLVE_NO_SYMLINKS, where plainLookup would first fail on the link
+// (ELOOP) and the walk then lstat the link before reading it. It answers
+// what the walk would: the link read now, then a rest that follows no
+// symlink. ok false means only that the usual lookups must answer.
+func (p Proc) viaRootLink(path string, followFinal bool) (Walked, bool) {
+	if !strings.HasPrefix(path, "/") || underProc(path) {
+		return Walked{}, false
+	}
+	name, rest, more := strings.Cut(strings.TrimLeft(path, "/"), "/")
+	if !more || strings.Trim(rest, "/") == "" || !p.RootLinks.has(name) {
+		// The link itself is the last name: O_NOFOLLOW and a trailing
+		// slash mean things there; the walk handles them.
+		return Walked{}, false
+	}
+	target, err := os.Readlink("/" + name)
+	if err != nil {
+		p.RootLinks.forget(name)
+		return Walked{}, false
+	}
+	// A relative target starts at the link's directory, the root.
+	r, ok := plainLookup("/", strings.TrimPrefix(target, "/")+"/"+rest, followFinal)
+	if !ok {
+		return Walked{}, false
+	}
+	r.Links = []string{"/" + name}
+	return r, true
 }
 
 // plainLookup is the walk's shortcut for the common case: a path in the

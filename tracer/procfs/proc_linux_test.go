@@ -165,6 +165,60 @@ func TestPlainLookupAgreesWithWalk(t *testing.T) {
 	}
 }
 
+// TestRootLinksAgreeWithWalk: with hints of the root's symlinks (/bin,
+// /lib under a merged /usr), ResolvePlain answers as the walk alone, the
+// first time (when it learns them) and the second (when it uses them); a
+// hint whose link is gone is dropped.
+func TestRootLinksAgreeWithWalk(t *testing.T) {
+	var links []string
+	for _, n := range []string{"bin", "lib", "lib64", "sbin"} {
+		if fi, err := os.Lstat("/" + n); err == nil && fi.Mode()&os.ModeSymlink != 0 {
+			links = append(links, n)
+		}
+	}
+	if len(links) == 0 {
+		t.Skip("no symlinks directly under / here (not a merged /usr)")
+	}
+	paths := []string{"/etc/hostname", "/etc/../etc/hostname"}
+	for _, n := range links {
+		paths = append(paths, "/"+n, "/"+n+"/", "/"+n+"/.", "/"+n+"/..", "/"+n+"/../etc/hostname", "/"+n+"/nonexistent",
+			"/"+n+"/nodir/x", "/"+n+"//x", "/"+n+"/./", "//"+n+"/x")
+		if es, _ := os.ReadDir("/" + n); len(es) > 0 {
+			for _, e := range es[:min(len(es), 8)] {
+				paths = append(paths, "/"+n+"/"+e.Name(), "/"+n+"/"+e.Name()+"/", "/"+n+"/./"+e.Name())
+			}
+		}
+	}
+	task := Task{PID: os.Getpid(), TID: unix.Gettid(), SharedRoot: true}
+	p := Proc{Mount: "/proc", Openat2: true, RootLinks: &RootLinks{}}
+	walker := Walker{FS: rootFS{proc: p}, Magic: magic{proc: p, task: task}}
+	for round := 0; round < 2; round++ {
+		for _, path := range paths {
+			for _, flags := range []Flags{0, NoFollow, SlashFollows, NoFollow | SlashFollows} {
+				follow := flags&NoFollow == 0 || (flags&SlashFollows != 0 && strings.HasSuffix(path, "/"))
+				want, werr := walker.WalkPlain("/", "", path, follow)
+				got, gerr := p.ResolvePlain(task, AtFdCwd, path, flags)
+				if (gerr != nil) != (werr != nil) || got.Path != want.Path || got.Plain != want.Plain || !slices.Equal(got.Links, want.Links) {
+					t.Errorf("round %d, %q flags %b: ResolvePlain = %+v, %v; the walk alone = %+v, %v", round, path, flags, got, gerr, want, werr)
+				}
+			}
+		}
+	}
+	for _, n := range links {
+		if !p.RootLinks.has(n) {
+			t.Errorf("/%s was not learned as a link", n)
+		}
+	}
+	if _, ok := p.viaRootLink("/"+links[0]+"/../etc/hostname", true); !ok {
+		t.Errorf("the hint for /%s did not answer", links[0])
+	}
+	// A hint for a name that is no link (any more): dropped at its use.
+	p.RootLinks.learn([]string{"/etc"})
+	if _, ok := p.viaRootLink("/etc/hostname", true); ok || p.RootLinks.has("etc") {
+		t.Error("a hint for /etc, no link, answered or stayed")
+	}
+}
+
 func TestParseAuxv(t *testing.T) {
 	words := func(w ...uint64) []byte {
 		b := make([]byte, 0, 8*len(w))
