@@ -65,11 +65,20 @@ func BenchmarkMarshal(b *testing.B) {
 			}
 		}
 	})
-	b.Run("encode", func(b *testing.B) {
+	b.Run("encoding/json", func(b *testing.B) {
 		enc := json.NewEncoder(io.Discard)
 		b.ReportAllocs()
 		for b.Loop() {
-			if err := encode(enc, ev); err != nil {
+			if err := enc.Encode(ev.Alert); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("encode", func(b *testing.B) {
+		enc := newEncoder(io.Discard)
+		b.ReportAllocs()
+		for b.Loop() {
+			if err := enc.encode(ev); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -198,7 +198,7 @@ type HTTP struct {
 	reportKey string
 	batch     []item
 	body      bytes.Buffer
-	enc       *json.Encoder // writes into body
+	enc       *encoder // writes into body
 	offs      []int
 	seenErrs  map[string]struct{}
 	rep       reporter
@@ -235,7 +235,7 @@ func NewHTTP(cfg HTTPConfig, logger *slog.Logger) (*HTTP, error) {
 		seenErrs: make(map[string]struct{}),
 		id:       fmt.Sprintf("%016x", rand.Uint64()),
 	}
-	h.enc = json.NewEncoder(&h.body)
+	h.enc = newEncoder(&h.body)
 	go h.run()
 	return h, nil
 }
@@ -380,7 +380,7 @@ func (h *HTTP) deliver(batch []item, sys bool) bool {
 	h.offs = append(h.offs[:0], 0)
 	kept := batch[:0:0]
 	for i := range batch {
-		if err := encode(h.enc, batch[i].ev); err != nil {
+		if err := h.enc.encode(batch[i].ev); err != nil {
 			h.rejected.Add(1)
 			h.logOnce("marshal", err.Error())
 			continue

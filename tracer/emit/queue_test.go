@@ -143,14 +143,14 @@ func TestEncodeMatchesMarshal(t *testing.T) {
 			t.Fatal(err)
 		}
 		var buf strings.Builder
-		if err := encode(json.NewEncoder(&buf), ev); err != nil {
+		if err := newEncoder(&buf).encode(ev); err != nil {
 			t.Fatal(err)
 		}
 		if buf.String() != string(want)+"\n" {
 			t.Errorf("%s:\nencode  %s\nmarshal %s", tag(ev), buf.String(), want)
 		}
 	}
-	if err := encode(json.NewEncoder(io.Discard), schema.Event{}); err == nil {
+	if err := newEncoder(io.Discard).encode(schema.Event{}); err == nil {
 		t.Error("empty event encoded")
 	}
 }

@@ -3,7 +3,6 @@ package emit
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -37,7 +36,7 @@ type Writer struct {
 	logger *slog.Logger
 	out    io.Writer
 	w      *bufio.Writer
-	enc    *json.Encoder // writes into w
+	enc    *encoder // writes into w
 	q      *queue
 	done   chan struct{}
 	stop   chan struct{} // closed when Close gives up
@@ -87,7 +86,7 @@ func NewWriterWith(cfg WriterConfig, w io.Writer, logger *slog.Logger) *Writer {
 		done:   make(chan struct{}),
 		stop:   make(chan struct{}),
 	}
-	wr.enc = json.NewEncoder(wr.w)
+	wr.enc = newEncoder(wr.w)
 	go wr.run()
 	return wr
 }
@@ -178,7 +177,7 @@ func (w *Writer) report() {
 func (w *Writer) write(batch []item, sys bool) bool {
 	n, alerts := 0, 0
 	for i := range batch {
-		if err := encode(w.enc, batch[i].ev); err != nil {
+		if err := w.enc.encode(batch[i].ev); err != nil {
 			w.rejected.Add(1)
 			continue
 		}
