@@ -119,6 +119,40 @@ func (o *object) strs(k string, v []string) {
 	o.b = append(o.b, ']')
 }
 
+// where is the run of fields both messages open with (after Owner, which
+// the fast path never has).
+func (o *object) where(ts int64, updated, cluster, host, ns, pod, labels, id, name, image string) {
+	o.num("Timestamp", ts, false)
+	o.str("UpdatedTime", updated)
+	o.str("ClusterName", cluster)
+	o.str("HostName", host)
+	o.str("NamespaceName", ns)
+	o.str("PodName", pod)
+	o.str("Labels", labels)
+	o.str("ContainerID", id)
+	o.str("ContainerName", name)
+	o.str("ContainerImage", image)
+}
+
+// ids is the run of process ids both messages have.
+func (o *object) ids(hostPPID, hostPID, ppid, pid, uid int32) {
+	o.num("HostPPID", int64(hostPPID), false)
+	o.num("HostPID", int64(hostPID), false)
+	o.num("PPID", int64(ppid), true)
+	o.num("PID", int64(pid), false)
+	o.num("UID", int64(uid), true)
+}
+
+// hashes is the run of fields both messages close with.
+func (o *object) hashes(node, process, parent, resource, algo, user string) {
+	o.str("NodeID", node)
+	o.str("ProcessHash", process)
+	o.str("ParentHash", parent)
+	o.str("ResourceHash", resource)
+	o.str("HashAlgo", algo)
+	o.str("UserName", user)
+}
+
 func (o *object) end() ([]byte, bool) {
 	o.b = append(o.b, '}', '\n')
 	return o.b, o.ok
@@ -131,21 +165,9 @@ func appendAlert(b []byte, a *pb.Alert) ([]byte, bool) {
 		return b, false
 	}
 	o := object{b: append(b, '{'), ok: true, first: true}
-	o.num("Timestamp", a.Timestamp, false)
-	o.str("UpdatedTime", a.UpdatedTime)
-	o.str("ClusterName", a.ClusterName)
-	o.str("HostName", a.HostName)
-	o.str("NamespaceName", a.NamespaceName)
-	o.str("PodName", a.PodName)
-	o.str("Labels", a.Labels)
-	o.str("ContainerID", a.ContainerID)
-	o.str("ContainerName", a.ContainerName)
-	o.str("ContainerImage", a.ContainerImage)
-	o.num("HostPPID", int64(a.HostPPID), false)
-	o.num("HostPID", int64(a.HostPID), false)
-	o.num("PPID", int64(a.PPID), true)
-	o.num("PID", int64(a.PID), false)
-	o.num("UID", int64(a.UID), true)
+	o.where(a.Timestamp, a.UpdatedTime, a.ClusterName, a.HostName, a.NamespaceName, a.PodName, a.Labels,
+		a.ContainerID, a.ContainerName, a.ContainerImage)
+	o.ids(a.HostPPID, a.HostPID, a.PPID, a.PID, a.UID)
 	o.str("ParentProcessName", a.ParentProcessName)
 	o.str("ProcessName", a.ProcessName)
 	o.str("PolicyName", a.PolicyName)
@@ -166,12 +188,7 @@ func appendAlert(b []byte, a *pb.Alert) ([]byte, bool) {
 	o.num("MaxAlertsPerSec", int64(a.MaxAlertsPerSec), false)
 	o.num("DroppingAlertsInterval", int64(a.DroppingAlertsInterval), false)
 	o.str("KubeArmorVersion", a.KubeArmorVersion)
-	o.str("NodeID", a.NodeID)
-	o.str("ProcessHash", a.ProcessHash)
-	o.str("ParentHash", a.ParentHash)
-	o.str("ResourceHash", a.ResourceHash)
-	o.str("HashAlgo", a.HashAlgo)
-	o.str("UserName", a.UserName)
+	o.hashes(a.NodeID, a.ProcessHash, a.ParentHash, a.ResourceHash, a.HashAlgo, a.UserName)
 	return o.end()
 }
 
@@ -182,23 +199,11 @@ func appendLog(b []byte, l *pb.Log) ([]byte, bool) {
 		return b, false
 	}
 	o := object{b: append(b, '{'), ok: true, first: true}
-	o.num("Timestamp", l.Timestamp, false)
-	o.str("UpdatedTime", l.UpdatedTime)
-	o.str("ClusterName", l.ClusterName)
-	o.str("HostName", l.HostName)
-	o.str("NamespaceName", l.NamespaceName)
-	o.str("PodName", l.PodName)
-	o.str("Labels", l.Labels)
-	o.str("ContainerID", l.ContainerID)
-	o.str("ContainerName", l.ContainerName)
-	o.str("ContainerImage", l.ContainerImage)
+	o.where(l.Timestamp, l.UpdatedTime, l.ClusterName, l.HostName, l.NamespaceName, l.PodName, l.Labels,
+		l.ContainerID, l.ContainerName, l.ContainerImage)
 	o.str("ParentProcessName", l.ParentProcessName)
 	o.str("ProcessName", l.ProcessName)
-	o.num("HostPPID", int64(l.HostPPID), false)
-	o.num("HostPID", int64(l.HostPID), false)
-	o.num("PPID", int64(l.PPID), true)
-	o.num("PID", int64(l.PID), false)
-	o.num("UID", int64(l.UID), true)
+	o.ids(l.HostPPID, l.HostPID, l.PPID, l.PID, l.UID)
 	o.str("Type", l.Type)
 	o.str("Source", l.Source)
 	o.str("Operation", l.Operation)
@@ -207,11 +212,6 @@ func appendLog(b []byte, l *pb.Log) ([]byte, bool) {
 	o.str("Result", l.Result)
 	o.str("Cwd", l.Cwd)
 	o.str("TTY", l.TTY)
-	o.str("NodeID", l.NodeID)
-	o.str("ProcessHash", l.ProcessHash)
-	o.str("ParentHash", l.ParentHash)
-	o.str("ResourceHash", l.ResourceHash)
-	o.str("HashAlgo", l.HashAlgo)
-	o.str("UserName", l.UserName)
+	o.hashes(l.NodeID, l.ProcessHash, l.ParentHash, l.ResourceHash, l.HashAlgo, l.UserName)
 	return o.end()
 }
