@@ -41,11 +41,12 @@ import (
 // come last), in the zero padding up to its last page's end. The kernel maps
 // the same 64-bit vDSO image into every process, so the place is found once,
 // in the tracer's own vDSO (FindStub), and checked to be zero in each
-// tracee before it is written. The forced write (Proc.WriteMem, or POKEDATA)
-// gives the tracee a private copy of that page; nothing else in the vDSO changes, and nothing
-// reads the padding. The stub stays there after use: jumping into it does
-// nothing the app could not do itself (the filter lets anyone make the
-// region's mmap, which cannot replace a mapping).
+// tracee before it is written. The forced write (Proc.WriteMem, or
+// POKEDATA) gives the tracee a private copy of that page; nothing else in
+// the vDSO changes, and nothing reads the padding. The stub stays there
+// after use: jumping into it does nothing the app could not do itself (the
+// filter lets anyone make the region's mmap, which cannot replace a
+// mapping).
 var stubCode = [stubSize]byte{
 	0xb8, unix.SYS_MMAP, 0, 0, 0, // mov eax, 9
 	0x0f, 0x05, // syscall
@@ -195,9 +196,9 @@ func (s *Stub) Start(tid int, proc procfs.Proc) (*Started, error) {
 	}
 	// A forced write, not process_vm_writev: the vDSO is not writable, and
 	// only a forced write breaks copy-on-write for it.
-	if err := proc.WriteMem(tid, st.at, stubCode[:]); err != nil {
+	if perr := proc.WriteMem(tid, st.at, stubCode[:]); perr != nil {
 		if err := sys.WriteMem(tid, uintptr(st.at), stubCode[:]); err != nil {
-			return nil, fmt.Errorf("exec stub: write into %d: %w", tid, err)
+			return nil, fmt.Errorf("exec stub: write into %d: %w", tid, errors.Join(perr, err))
 		}
 	}
 	in := st.saved
