@@ -22,8 +22,10 @@ type argReader interface {
 	Bytes(addr uint64, n int) ([]byte, error)
 	// Resolve gives the absolute path the kernel would use.
 	Resolve(dirfd int, path string, flags procfs.Flags) (string, error)
-	// Socket describes the tracee's socket descriptor fd.
-	Socket(fd int) (SocketInfo, error)
+	// Socket describes the tracee's socket descriptor fd; its local
+	// address only if withLocal (it costs a getsockname, and connect and
+	// bind take their address from their argument).
+	Socket(fd int, withLocal bool) (SocketInfo, error)
 	// Owner returns a lazy lookup of the owner of path (for ownerOnly
 	// rules; most decisions never call it).
 	Owner(path string) func() (uid int, ok bool)
@@ -330,7 +332,7 @@ func decode(name string, a [6]uint64, r argReader, source string, uid int) *call
 		if name == "connect" {
 			c.connectTo = &sa
 		}
-		si, err := r.Socket(fd)
+		si, err := r.Socket(fd, false)
 		if err != nil {
 			c.fail(policy.OpNetwork, fmt.Errorf("%s socket %d: %w", name, fd, err))
 			break
@@ -346,7 +348,7 @@ func decode(name string, a [6]uint64, r argReader, source string, uid int) *call
 	case "listen", "accept", "accept4":
 		fd := fdArg(a[0])
 		data += " fd=" + strconv.Itoa(fd)
-		si, err := r.Socket(fd)
+		si, err := r.Socket(fd, true)
 		if err != nil {
 			c.fail(policy.OpNetwork, fmt.Errorf("%s socket %d: %w", name, fd, err))
 			break

@@ -54,10 +54,13 @@ func (f *fakeArgs) Resolve(dirfd int, path string, flags procfs.Flags) (string, 
 	return "/d/" + path, nil
 }
 
-func (f *fakeArgs) Socket(fd int) (SocketInfo, error) {
+func (f *fakeArgs) Socket(fd int, withLocal bool) (SocketInfo, error) {
 	s, ok := f.sock[fd]
 	if !ok {
 		return SocketInfo{}, unix.EBADF
+	}
+	if !withLocal {
+		s.Local = Sockaddr{}
 	}
 	return s, nil
 }

@@ -181,6 +181,24 @@ func helperMain(args []string) int {
 		defer unix.Close(fd)
 		fmt.Println(fd)
 		return errnoExit(unix.Connect(fd, &unix.SockaddrInet4{Port: 9, Addr: [4]byte{127, 0, 0, 1}}))
+	case "listen": // bind 127.0.0.1:0, listen, print the port
+		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			return errnoExit(err)
+		}
+		defer unix.Close(fd)
+		if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+			return errnoExit(err)
+		}
+		if err := unix.Listen(fd, 1); err != nil {
+			return errnoExit(err)
+		}
+		sa, err := unix.Getsockname(fd)
+		if err != nil {
+			return errnoExit(err)
+		}
+		fmt.Println(sa.(*unix.SockaddrInet4).Port)
+		return 0
 	case "connect-hang": // connect, say so on stdout, then wait to be killed
 		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 		if err != nil {

@@ -9,6 +9,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -16,6 +18,34 @@ import (
 
 	"github.com/bluelock/bluelock/policy"
 )
+
+// TestListenLocalAddress: a listen's event names the socket's own address
+// (getsockname), where a connect's and a bind's come from their argument.
+func TestListenLocalAddress(t *testing.T) {
+	args, env := helper(t, "listen")
+	res := traceRun(t, fakePolicy{}, VisNetwork, env, args...)
+	if res.code != 0 {
+		t.Fatalf("exit %d", res.code)
+	}
+	port := strings.TrimSpace(res.stdout)
+	var seen []string
+	for _, ev := range find(res.events, "Network", "") {
+		seen = append(seen, ev.Log.Data+": "+ev.Log.Resource)
+	}
+	want := []string{
+		"syscall=SYS_BIND fd=FD: sa_family=AF_INET sin_port=0 sin_addr=127.0.0.1",
+		"syscall=SYS_LISTEN fd=FD: sa_family=AF_INET sin_port=" + port + " sin_addr=127.0.0.1",
+	}
+	var got []string
+	for _, s := range seen {
+		if strings.Contains(s, "SYS_BIND") || strings.Contains(s, "SYS_LISTEN") {
+			got = append(got, regexp.MustCompile(`fd=\d+`).ReplaceAllString(s, "fd=FD"))
+		}
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("bind and listen events:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
 
 func TestNetwork(t *testing.T) {
 	self := testSelf(t)

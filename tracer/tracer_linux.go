@@ -1052,7 +1052,7 @@ func (m *memReader) Owner(path string) func() (int, bool) {
 	}
 }
 
-func (m *memReader) Socket(fd int) (SocketInfo, error) {
+func (m *memReader) Socket(fd int, withLocal bool) (SocketInfo, error) {
 	p := m.th.proc
 	if p.pidfd < 0 {
 		pidfd, err := sys.OpenPidfd(p.pid)
@@ -1061,7 +1061,7 @@ func (m *memReader) Socket(fd int) (SocketInfo, error) {
 		}
 		p.pidfd = pidfd
 	}
-	s, err := sys.SocketOf(p.pidfd, p.pid, fd)
+	s, err := sys.SocketOf(p.pidfd, p.pid, fd, withLocal)
 	if err != nil {
 		return SocketInfo{}, err
 	}

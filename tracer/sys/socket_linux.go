@@ -20,10 +20,10 @@ func OpenPidfd(pid int) (int, error) {
 
 // SocketOf asks the kernel what socket fd of process pid (open as pidfd)
 // is: it borrows a duplicate with pidfd_getfd (5.6; allowed to us as the
-// tracer, refused to the app by the filter) and asks getsockopt and
-// getsockname. The tracer's own fd table only holds the duplicate for
-// these few calls.
-func SocketOf(pidfd, pid, fd int) (Socket, error) {
+// tracer, refused to the app by the filter) and asks getsockopt and, if
+// withLocal, getsockname. The tracer's own fd table only holds the
+// duplicate for these few calls.
+func SocketOf(pidfd, pid, fd int, withLocal bool) (Socket, error) {
 	dup, err := unix.PidfdGetfd(pidfd, fd, 0)
 	if err != nil {
 		return Socket{}, wrap(fmt.Sprintf("pidfd_getfd fd %d of", fd), pid, err)
@@ -39,6 +39,8 @@ func SocketOf(pidfd, pid, fd int) (Socket, error) {
 	if s.Protocol, err = unix.GetsockoptInt(dup, unix.SOL_SOCKET, unix.SO_PROTOCOL); err != nil {
 		return Socket{}, fmt.Errorf("fd %d of %d: SO_PROTOCOL: %w", fd, pid, err)
 	}
-	s.Local, _ = unix.Getsockname(dup) // best effort: only for the Resource text
+	if withLocal {
+		s.Local, _ = unix.Getsockname(dup) // best effort: only for the Resource text
+	}
 	return s, nil
 }
