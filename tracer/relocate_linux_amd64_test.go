@@ -40,12 +40,13 @@ func TestRegionFdKeepsTableSmall(t *testing.T) {
 
 // TestHighDescriptorsAroundRegionFd: programs that pick a free high
 // descriptor step around the region's: bash's process substitution takes
-// 63 when it is free, and 62 under bluelock (region.c checks that a dup2
+// 63 when it is free, another under bluelock (region.c checks that a dup2
 // onto it is faked).
 func TestHighDescriptorsAroundRegionFd(t *testing.T) {
-	res := traceRun(t, fakePolicy{}, 0, nil, "/bin/bash", "-c", "cat <(echo substituted)")
-	if res.code != 0 || res.stdout != "substituted\n" {
-		t.Errorf("process substitution: exit %d, stdout %q", res.code, res.stdout)
+	res := traceRun(t, fakePolicy{}, 0, nil, "/bin/bash", "-c", "echo <(true); cat <(echo substituted)")
+	taken := "/dev/fd/" + strconv.Itoa(reloc.Fd) + "\n"
+	if res.code != 0 || !strings.HasSuffix(res.stdout, "\nsubstituted\n") || strings.HasPrefix(res.stdout, taken) {
+		t.Errorf("process substitution: exit %d, stdout %q (want it around %s)", res.code, res.stdout, strings.TrimSpace(taken))
 	}
 }
 
@@ -55,6 +56,9 @@ func TestHighDescriptorsAroundRegionFd(t *testing.T) {
 func TestInheritedRegionFdRefused(t *testing.T) {
 	if res := traceRun(t, fakePolicy{}, 0, nil, "/bin/true"); res.code != 0 {
 		t.Fatalf("without the descriptor: exit %d", res.code)
+	}
+	if _, err := unix.FcntlInt(uintptr(reloc.Fd), unix.F_GETFD, 0); err == nil {
+		t.Fatalf("descriptor %d is already open in the test process: the test would replace it", reloc.Fd)
 	}
 	null, err := os.Open(os.DevNull)
 	if err != nil {

@@ -82,7 +82,11 @@ func fill(rng *rand.Rand, v reflect.Value) {
 		case reflect.String:
 			f.SetString(randString(rng))
 		case reflect.Int32, reflect.Int64:
-			f.SetInt([]int64{1, -1, 42, math.MaxInt32, math.MinInt32, rng.Int64N(1 << 40)}[rng.IntN(6)] % (1 << (f.Type().Bits() - 1)))
+			n := []int64{1, -1, 42, math.MaxInt32, math.MinInt32, 1 << 40, math.MinInt64}[rng.IntN(7)]
+			if f.OverflowInt(n) {
+				n = 7
+			}
+			f.SetInt(n)
 		case reflect.Slice:
 			if f.Type().Elem().Kind() == reflect.String {
 				s := make([]string, rng.IntN(3))
