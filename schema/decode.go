@@ -8,8 +8,6 @@ import (
 	"io"
 	"strconv"
 	"strings"
-
-	pb "github.com/kubearmor/KubeArmor/protobuf"
 )
 
 // ErrTooLarge is wrapped by the error Decode returns for a body over its limit.
@@ -170,34 +168,36 @@ func decodeArray(b *Batch, body []byte, start int) {
 // decodeStream reads one or more concatenated JSON values (one object, or
 // NDJSON). After a syntax error it resumes at the next line, so one broken
 // line costs one event, not the rest of the body.
+//
+// Each value is found and checked by validValue, a byte loop several times
+// faster than encoding/json's scanner, which json.Decoder runs twice per
+// value (to read it, then to copy it out). A value validValue does not accept
+// is read again by a json.Decoder, which says where and why (or reads it:
+// validValue is stricter only about depth).
 func decodeStream(b *Batch, body []byte, pos int) {
-	i := 0
-	for {
+	for i := 0; ; i++ {
 		pos = skipSpace(body, pos)
 		if pos >= len(body) {
 			return
 		}
+		if end, ok := validValue(body, pos); ok {
+			b.add(i, body[pos:end])
+			pos = end
+			continue
+		}
 		dec := json.NewDecoder(bytes.NewReader(body[pos:]))
-		for {
-			valueStart := pos + int(dec.InputOffset())
-			valueStart = skipSpace(body, valueStart)
-			if valueStart >= len(body) {
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			b.reject(i, "", fmt.Sprintf("invalid JSON in the value at byte %d: %v", pos, syntaxMsg(err)))
+			nl := bytes.IndexByte(body[pos:], '\n')
+			if nl < 0 {
 				return
 			}
-			var raw json.RawMessage
-			if err := dec.Decode(&raw); err != nil {
-				b.reject(i, "", fmt.Sprintf("invalid JSON in the value at byte %d: %v", valueStart, syntaxMsg(err)))
-				i++
-				nl := bytes.IndexByte(body[valueStart:], '\n')
-				if nl < 0 {
-					return
-				}
-				pos = valueStart + nl + 1
-				break
-			}
-			b.add(i, raw)
-			i++
+			pos += nl + 1
+			continue
 		}
+		b.add(i, raw)
+		pos += int(dec.InputOffset())
 	}
 }
 
@@ -244,52 +244,50 @@ func decodeOne(raw json.RawMessage) (Event, []*FieldError, []string) {
 	if k := jsonKind(raw); k != "object" {
 		return Event{}, []*FieldError{{Msg: "want a JSON object, got " + k}}, nil
 	}
+	// One scan collects the members; Type, wherever it is, decides how
+	// the others are checked.
+	src := newSource(raw)
 	var typ string
-	scanObject(raw, func(rawKey, val []byte) bool {
-		if keyString(rawKey) == "Type" && jsonKind(val) == "string" {
-			_ = json.Unmarshal(val, &typ)
+	var buf [48]member
+	members := buf[:0]
+	scanObject(raw, func(rawKey, v []byte) bool {
+		k, spec, ok := src.field(rawKey)
+		if k == "Type" && jsonKind(v) == "string" {
+			typ = src.str(v)
 		}
+		members = append(members, member{key: k, spec: spec, known: ok, val: v})
 		return true
 	})
 	alert := IsAlertType(typ)
 	isLog := contains(logTypes[:], typ)
+	dst, ev := newTarget(alert)
 	var problems []*FieldError
 	var unknown []string
-	scanObject(raw, func(rawKey, v []byte) bool {
-		k := keyString(rawKey)
-		spec, ok := fieldSpecs[k]
-		if !ok {
+	for _, m := range members {
+		k, spec := m.key, m.spec
+		if !m.known {
 			if name, bad := caseFoldMatch(k, topLevelKeys); bad {
 				problems = append(problems, &FieldError{Field: k, Msg: fmt.Sprintf("unknown key differs only in case from %q (keys are case-sensitive)", name)})
-				return true
+				continue
 			}
 			unknown = append(unknown, k)
-			return true
+			continue
 		}
 		if spec.alertOnly && isLog {
 			// pb.Log has no such field: it would be dropped without a trace.
 			problems = append(problems, &FieldError{Field: k, Msg: fmt.Sprintf("only alerts have this key, and Type %s is a log", typ)})
-			return true
+			continue
 		}
-		problems = append(problems, checkKind(k, spec, v, &unknown)...)
-		return true
-	})
+		if p := checkKind(src, k, spec, m.val, &unknown); len(p) > 0 {
+			problems = append(problems, p...)
+			continue
+		}
+		if p := dst.set(src, k, spec, m.val); p != nil {
+			problems = append(problems, p)
+		}
+	}
 	if len(problems) > 0 {
 		return Event{}, problems, unknown
-	}
-	var ev Event
-	if alert {
-		a := new(pb.Alert)
-		if err := json.Unmarshal(raw, a); err != nil {
-			return Event{}, []*FieldError{{Msg: "decode alert: " + err.Error()}}, unknown
-		}
-		ev = NewAlert(a)
-	} else {
-		l := new(pb.Log)
-		if err := json.Unmarshal(raw, l); err != nil {
-			return Event{}, []*FieldError{{Msg: "decode log: " + err.Error()}}, unknown
-		}
-		ev = NewLog(l)
 	}
 	if fe := ev.validate(); len(fe) > 0 {
 		return Event{}, fe, unknown
@@ -297,7 +295,15 @@ func decodeOne(raw json.RawMessage) (Event, []*FieldError, []string) {
 	return ev, nil, unknown
 }
 
-func checkKind(k string, spec fieldSpec, v json.RawMessage, unknown *[]string) []*FieldError {
+// member is one key of an event and its raw value.
+type member struct {
+	key   string
+	spec  fieldSpec
+	known bool // key is in fieldSpecs
+	val   []byte
+}
+
+func checkKind(src source, k string, spec fieldSpec, v []byte, unknown *[]string) []*FieldError {
 	got := jsonKind(v)
 	switch spec.kind {
 	case kString:
@@ -350,8 +356,8 @@ func checkKind(k string, spec fieldSpec, v json.RawMessage, unknown *[]string) [
 		}
 		var out []*FieldError
 		scanObject(v, func(rawKey, val []byte) bool {
-			sub := keyString(rawKey)
-			name := k + "." + sub
+			sub := src.key(rawKey)
+			name := func() string { return k + "." + sub }
 			if known != nil && !contains(known, sub) {
 				if match, bad := caseFoldMatch(sub, func(yield func(string) bool) {
 					for _, s := range known {
@@ -360,14 +366,14 @@ func checkKind(k string, spec fieldSpec, v json.RawMessage, unknown *[]string) [
 						}
 					}
 				}); bad {
-					out = append(out, &FieldError{Field: name, Msg: fmt.Sprintf("unknown key differs only in case from %q (keys are case-sensitive)", match)})
+					out = append(out, &FieldError{Field: name(), Msg: fmt.Sprintf("unknown key differs only in case from %q (keys are case-sensitive)", match)})
 					return true
 				}
-				*unknown = append(*unknown, name)
+				*unknown = append(*unknown, name())
 				return true
 			}
 			if g := jsonKind(val); g != "string" {
-				out = append(out, &FieldError{Field: name, Msg: "want string, got " + g})
+				out = append(out, &FieldError{Field: name(), Msg: "want string, got " + g})
 			}
 			return true
 		})

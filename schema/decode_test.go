@@ -232,8 +232,9 @@ func TestScanner(t *testing.T) {
 	t.Parallel()
 	raw := []byte(` { "a" : "x\"}" , "b\u0041":[1,{"c":"]"}], "d":{ "e" : [ ] } ,"f":-1.5e3,"g":null } `)
 	var keys, vals []string
+	src := newSource(raw)
 	scanObject(raw, func(k, v []byte) bool {
-		keys = append(keys, keyString(k))
+		keys = append(keys, src.key(k))
 		vals = append(vals, string(v))
 		return true
 	})

@@ -37,12 +37,16 @@ type fieldSpec struct {
 	// nonEmpty string keys must not be "" when present: KubeArmor never
 	// writes an empty string (omitempty), so "" means a broken producer.
 	nonEmpty bool
+	// name and slot (the key and its field in each struct) are filled in
+	// by withSlots.
+	name string
+	slot slot
 }
 
 // fieldSpecs is the key table of pb.Alert and pb.Log (KubeArmor
 // protobuf/kubearmor.proto). If KubeArmor adds a field, add it here and to
 // kubearmor-event.schema.json; until then it is accepted as an unknown key.
-var fieldSpecs = map[string]fieldSpec{
+var fieldSpecs = withSlots(map[string]fieldSpec{
 	"Timestamp":              {kind: kInt64},
 	"UpdatedTime":            {kind: kString, nonEmpty: true},
 	"ClusterName":            {kind: kString},
@@ -87,7 +91,7 @@ var fieldSpecs = map[string]fieldSpec{
 	"ResourceHash":           {kind: kString},
 	"HashAlgo":               {kind: kString},
 	"UserName":               {kind: kString},
-}
+})
 
 // Keys of the nested objects.
 var (
