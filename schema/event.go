@@ -139,16 +139,9 @@ func (e Event) Timestamp() int64 {
 
 var errEmptyEvent = errors.New("empty event: neither Alert nor Log")
 
-// MarshalJSON writes the event exactly as KubeArmor's protobuf struct marshals.
-func (e Event) MarshalJSON() ([]byte, error) {
-	switch {
-	case e.Alert != nil:
-		return json.Marshal(e.Alert)
-	case e.Log != nil:
-		return json.Marshal(e.Log)
-	}
-	return nil, errEmptyEvent
-}
+// MarshalJSON writes the event exactly as KubeArmor's protobuf struct
+// marshals with encoding/json (see AppendJSON).
+func (e Event) MarshalJSON() ([]byte, error) { return e.AppendJSON(nil) }
 
 // UnmarshalJSON reads one KubeArmor event; its Type decides Alert or Log.
 // It checks nothing else: see Validate.

@@ -64,6 +64,14 @@ func checkFill(t *testing.T, body []byte) {
 		w, _ := json.Marshal(want)
 		t.Fatalf("fill of %q:\n got %s\nwant %s", body, g, w)
 	}
+	// And it is written back as encoding/json writes it.
+	out, err := ev.AppendJSON(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w, _ := json.Marshal(want); !bytes.Equal(out, w) {
+		t.Fatalf("AppendJSON of %q:\n got %s\nwant %s", body, out, w)
+	}
 }
 
 func TestFillMatchesUnmarshal(t *testing.T) {
@@ -115,7 +123,8 @@ func TestSlotsCoverTheStructs(t *testing.T) {
 	}
 }
 
-// FuzzFill: whatever decodeOne accepts, it fills exactly as json.Unmarshal.
+// FuzzFill: whatever decodeOne accepts, it fills exactly as json.Unmarshal,
+// and AppendJSON writes it back exactly as json.Marshal.
 func FuzzFill(f *testing.F) {
 	for _, c := range fillCases(f) {
 		f.Add([]byte(c))

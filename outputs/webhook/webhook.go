@@ -1,7 +1,6 @@
 package webhook
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -146,19 +145,18 @@ func (b *BatchingOutput) BatchLimits() (int, time.Duration) { return b.cfg.MaxBa
 
 // SendBatch implements outputs.BatchOutput: one NDJSON body.
 func (b *BatchingOutput) SendBatch(ctx context.Context, evs []schema.Event) error {
-	var buf bytes.Buffer
+	var body []byte
 	for _, ev := range evs {
-		line, err := ev.MarshalJSON()
-		if err != nil {
+		var err error
+		if body, err = ev.AppendJSON(body); err != nil {
 			return &outputs.SendError{Err: fmt.Errorf("marshal event: %w", err), Reason: "invalid"}
 		}
-		buf.Write(line)
-		buf.WriteByte('\n')
+		body = append(body, '\n')
 	}
 	h := make(map[string]string, len(b.headers)+1)
 	for k, v := range b.headers {
 		h[k] = v
 	}
 	h["Content-Type"] = "application/x-ndjson"
-	return outputs.PostJSON(ctx, b.client, b.cfg.Address, buf.Bytes(), h)
+	return outputs.PostJSON(ctx, b.client, b.cfg.Address, body, h)
 }
