@@ -68,14 +68,16 @@ func (e Event) validate() []*FieldError {
 		}
 		panic("schema: required field without a presence check: " + field) // a table/code mismatch, caught by tests
 	}
-	need := func(fields []string, why string) {
+	// need's message is built only for a missing field: a valid event
+	// costs no allocation here.
+	need := func(fields []string, why, value string) {
 		for _, f := range fields {
 			if !present(f) {
-				add(f, "required %s", why)
+				add(f, "required %s%s", why, value)
 			}
 		}
 	}
-	need(requiredAlways[:], "for every event")
+	need(requiredAlways[:], "for every event", "")
 
 	if typ != "" {
 		switch {
@@ -96,13 +98,13 @@ func (e Event) validate() []*FieldError {
 		}
 	}
 	if contains(resourceOperations[:], op) {
-		need(requiredResource[:], "for Operation "+op)
+		need(requiredResource[:], "for Operation ", op)
 	}
 	switch {
 	case contains(policyAlertTypes[:], typ):
-		need(requiredPolicyAlert[:], "for Type "+typ)
+		need(requiredPolicyAlert[:], "for Type ", typ)
 	case contains(logTypes[:], typ):
-		need(requiredLog[:], "for Type "+typ)
+		need(requiredLog[:], "for Type ", typ)
 	}
 	if a := e.Alert; a != nil {
 		if a.Action != "" && !contains(knownActions[:], a.Action) {
