@@ -135,29 +135,28 @@ func (o *object) strMap(k string, m map[string]string) {
 	o.nested(sub)
 }
 
-// owner and exec are the nested messages: omitted when nil, `{}` when
-// empty (omitempty leaves a non-nil pointer in).
-func (o *object) owner(p *pb.Podowner) {
-	if p == nil {
-		return
-	}
-	o.key("Owner")
+// message is a nested message (Owner, ExecEvent) given as name, value
+// pairs: the caller omits it when nil; an empty one is `{}` (omitempty
+// leaves a non-nil pointer in).
+func (o *object) message(k string, fields ...string) {
+	o.key(k)
 	sub := newObject(o.b)
-	sub.str("Ref", p.Ref)
-	sub.str("Name", p.Name)
-	sub.str("Namespace", p.Namespace)
+	for i := 0; i+1 < len(fields); i += 2 {
+		sub.str(fields[i], fields[i+1])
+	}
 	o.nested(sub)
 }
 
-func (o *object) exec(p *pb.ExecEvent) {
-	if p == nil {
-		return
+func (o *object) owner(p *pb.Podowner) {
+	if p != nil {
+		o.message("Owner", "Ref", p.Ref, "Name", p.Name, "Namespace", p.Namespace)
 	}
-	o.key("ExecEvent")
-	sub := newObject(o.b)
-	sub.str("ExecID", p.ExecID)
-	sub.str("ExecutableName", p.ExecutableName)
-	o.nested(sub)
+}
+
+func (o *object) exec(p *pb.ExecEvent) {
+	if p != nil {
+		o.message("ExecEvent", "ExecID", p.ExecID, "ExecutableName", p.ExecutableName)
+	}
 }
 
 func (o *object) nested(sub object) {
