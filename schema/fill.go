@@ -138,8 +138,10 @@ func (t target) set(src source, k string, spec fieldSpec, v []byte) *FieldError 
 // source is one event's JSON and one string copy of it: each plain key and
 // string value of the event is a substring of that copy, so filling the
 // struct costs one allocation rather than one per field. The copy lives as
-// long as the event; it is the event's own text, so no larger than the
-// strings it holds plus their keys.
+// long as the event: for an event of up to shareLimit bytes that is its
+// own text, little more than the strings it holds. A larger one (an
+// unknown key's long value would otherwise stay in memory with it, in
+// every output's queue) gets a copy of each string instead.
 type source struct {
 	raw  []byte
 	text string
@@ -148,8 +150,16 @@ type source struct {
 	plain bool
 }
 
+// shareLimit is the largest event whose strings share one copy (the
+// tracer's are under 1 KiB).
+const shareLimit = 16 << 10
+
 func newSource(raw []byte) source {
-	return source{raw: raw, text: string(raw), plain: bytes.IndexByte(raw, '\\') < 0 && utf8.Valid(raw)}
+	s := source{raw: raw, plain: bytes.IndexByte(raw, '\\') < 0 && utf8.Valid(raw)}
+	if len(raw) <= shareLimit {
+		s.text = string(raw)
+	}
+	return s
 }
 
 // sub returns v, a slice of raw, as a substring of the copy.
@@ -160,7 +170,7 @@ func (s source) sub(v []byte) string {
 	// v = raw[off:...] leaves cap(v) = cap(raw)-off; the pointer check makes
 	// sure v really is that slice of raw.
 	off := cap(s.raw) - cap(v)
-	if off < 0 || off+len(v) > len(s.raw) || &s.raw[off] != &v[0] {
+	if s.text == "" || off < 0 || off+len(v) > len(s.raw) || &s.raw[off] != &v[0] {
 		return string(v)
 	}
 	return s.text[off : off+len(v)]

@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"unsafe"
 
 	pb "github.com/kubearmor/KubeArmor/protobuf"
 )
@@ -206,4 +207,33 @@ func depth(raw []byte) int {
 			d--
 		}
 	}
+}
+
+// TestLargeEventKeepsNoUnknownText: an event over shareLimit does not hold
+// its whole text through its strings, so a long unknown value is not kept
+// in memory with it; a small one shares one copy.
+func TestLargeEventKeepsNoUnknownText(t *testing.T) {
+	t.Parallel()
+	big := strings.Replace(goodLog, `"Result":"Passed"`, `"Result":"Passed","Padding":"`+strings.Repeat("x", 2*shareLimit)+`"`, 1)
+	for _, c := range []struct {
+		body   string
+		shared bool
+	}{{goodLog, true}, {big, false}} {
+		ev, problems, _ := decodeOne([]byte(c.body))
+		if len(problems) > 0 {
+			t.Fatalf("rejected: %v", problems[0])
+		}
+		// In one shared copy, Source and Resource lie as far apart as in
+		// the text; separate copies would not.
+		want := strings.Index(c.body, `"Resource":"`) + len(`"Resource":"`) - (strings.Index(c.body, `"Source":"`) + len(`"Source":"`))
+		if got := distance(ev.Log.Source, ev.Log.Resource) == want; got != c.shared {
+			t.Errorf("event of %d bytes: strings share one copy = %v, want %v", len(c.body), got, c.shared)
+		}
+		checkFill(t, []byte(c.body))
+	}
+}
+
+// distance is how far b's bytes start after a's.
+func distance(a, b string) int {
+	return int(uintptr(unsafe.Pointer(unsafe.StringData(b))) - uintptr(unsafe.Pointer(unsafe.StringData(a))))
 }
