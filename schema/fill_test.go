@@ -6,7 +6,6 @@ import (
 	"reflect"
 	"strings"
 	"testing"
-	"unsafe"
 
 	pb "github.com/kubearmor/KubeArmor/protobuf"
 )
@@ -231,9 +230,4 @@ func TestLargeEventKeepsNoUnknownText(t *testing.T) {
 		}
 		checkFill(t, []byte(c.body))
 	}
-}
-
-// distance is how far b's bytes start after a's.
-func distance(a, b string) int {
-	return int(uintptr(unsafe.Pointer(unsafe.StringData(b))) - uintptr(unsafe.Pointer(unsafe.StringData(a))))
 }
