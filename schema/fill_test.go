@@ -231,3 +231,21 @@ func TestLargeEventKeepsNoUnknownText(t *testing.T) {
 		checkFill(t, []byte(c.body))
 	}
 }
+
+// TestDeepValueStillDecodes: an event nested deeper than validValue walks
+// is not lost: json.Decoder reads it, and it is checked as any other.
+func TestDeepValueStillDecodes(t *testing.T) {
+	t.Parallel()
+	deep := strings.Repeat("[", maxDepth+5) + strings.Repeat("]", maxDepth+5)
+	body := with(t, goodLog, `"Result":"Passed"`, `"Result":"Passed","Nested":`+deep) + "\n" + goodAlert + "\n"
+	if _, ok := validValue([]byte(body), 0); ok {
+		t.Fatal("validValue walked the deep value: the test no longer reaches json.Decoder")
+	}
+	b, err := DecodeBatch(strings.NewReader(body), 1<<20)
+	if err != nil || len(b.Events) != 2 || len(b.Rejected) != 0 {
+		t.Fatalf("events %d, rejected %v, err %v", len(b.Events), b.Rejected, err)
+	}
+	if len(b.Unknown) != 1 || b.Unknown[0].Key != "Nested" {
+		t.Errorf("unknown keys %v, want Nested", b.Unknown)
+	}
+}
