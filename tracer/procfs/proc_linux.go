@@ -309,6 +309,17 @@ func plainLookup(start, path string, followFinal bool) (Walked, bool) {
 		flags |= unix.O_NOFOLLOW
 	}
 	err := openPath(abs, flags)
+	if errors.Is(err, unix.ENOENT) && !strings.HasSuffix(abs, "/") && !hasDots(abs) {
+		// The kernel walks left to right and, with RESOLVE_NO_SYMLINKS,
+		// fails at the first link it meets (ELOOP) or the first name that
+		// is missing (ENOENT). So ENOENT says: every name up to the missing
+		// one is there and no link, and the walk would keep the rest as
+		// written, which without dots is the cleaned path. Where the
+		// missing name is does not matter, so no lookup of a parent: a
+		// compiler's header probes (/usr/local/include/bits/...) cost one
+		// openat2 each, where the walk paid an lstat per name.
+		return Walked{Path: clean, Plain: clean}, true
+	}
 	if errors.Is(err, unix.ENOENT) {
 		// A create: is it only the final name that is missing? That name
 		// must be a plain one for the parent to be where the path ends.
@@ -322,6 +333,16 @@ func plainLookup(start, path string, followFinal bool) (Walked, bool) {
 		return Walked{}, false
 	}
 	return Walked{Path: clean, Plain: clean}, true
+}
+
+// hasDots reports whether p has a "." or ".." component.
+func hasDots(p string) bool {
+	for _, c := range strings.Split(p, "/") {
+		if c == "." || c == ".." {
+			return true
+		}
+	}
+	return false
 }
 
 // openPath opens and closes p with RESOLVE_NO_SYMLINKS, for its error.

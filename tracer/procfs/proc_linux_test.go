@@ -114,12 +114,16 @@ func TestPlainLookupAgreesWithWalk(t *testing.T) {
 		"../rel/deeper/g", "../rel/deeper/../f", "../rel/new", "../rel/./new", "../rel/nodir/new", "../rel/f/x",
 		"../rel/deeper/", "../chain/f", "../chain/deeper/g", "../absdir/f", "../absdir/deeper/../deeper/g",
 		"../proclink/status", "../rel/back/f", "../rel/back/back/deeper/g", "../rel/../link", "../rel/dangling",
+		// Names missing further up (a compiler's header probes): one lookup.
+		"nodir/deeper/new", "deeper/nodir/x/y", "nodir/new/", "nodir//new", "deeper/nodir/../g", "../rel/nodir/x/y",
+		"../dangling/x", "../fifo/x", "f/x/y",
 	}
 	var paths []string
 	for _, r := range rel {
 		paths = append(paths, r, filepath.Join(dir, "sub")+"/"+r)
 	}
-	paths = append(paths, "/", "/..", "/../etc", "/etc/hostname", "/proc/self/status", "/proc/../etc/hostname", "//etc/hostname")
+	paths = append(paths, "/", "/..", "/../etc", "/etc/hostname", "/proc/self/status", "/proc/../etc/hostname", "//etc/hostname",
+		"/nonexistent-bluelock/x/y", "/usr/nonexistent-bluelock/x")
 
 	pid := os.Getpid()
 	task := Task{PID: pid, TID: unix.Gettid(), SharedRoot: true}
