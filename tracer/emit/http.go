@@ -35,8 +35,8 @@ const (
 	DefaultMaxBatchBytes  = 1 << 20
 	DefaultRequestTimeout = 10 * time.Second
 	// DefaultLinger is how long the sender waits, once woken by an event,
-	// before it takes the batch (queue.linger says why).
-	DefaultLinger = time.Millisecond
+	// before it takes the batch (queue.linger says why, and why not 1 ms).
+	DefaultLinger = 10 * time.Millisecond
 	// maxRetryAfter caps a sidekick's Retry-After: the sidekick is a local
 	// sidecar, a longer wait would only turn into drops.
 	maxRetryAfter = 30 * time.Second
