@@ -219,14 +219,6 @@ func (p Proc) ResolvePlain(t Task, dirfd int, path string, flags Flags) (Walked,
 	if flags&(InRoot|Beneath) != 0 {
 		root = start
 	}
-	fsys := rootFS{proc: p}
-	if !t.SharedRoot {
-		fsys.root = p.path(strconv.Itoa(t.TID), "root")
-	}
-	w := Walker{
-		FS:    fsys,
-		Magic: magic{proc: p, task: t},
-	}
 	shortcuts := p.Openat2 && t.SharedRoot && root == "/" && !deleted
 	if shortcuts {
 		if r, ok := p.viaRootLink(path, flags&NoFollow == 0); ok {
@@ -235,6 +227,18 @@ func (p Proc) ResolvePlain(t Task, dirfd int, path string, flags Flags) (Walked,
 		if r, ok := plainLookup(start, path, flags&NoFollow == 0); ok {
 			return r, nil
 		}
+	}
+	// Built only for the walk: its interfaces cost two allocations per
+	// call, which the shortcuts above answer most of.
+	fsys := rootFS{proc: p}
+	if !t.SharedRoot {
+		fsys.root = p.path(strconv.Itoa(t.TID), "root")
+	}
+	w := Walker{
+		FS:    fsys,
+		Magic: magic{proc: p, task: t},
+	}
+	if shortcuts {
 		w.Plain = plainLookup
 	}
 	r, err := w.WalkPlain(root, start, path, flags&NoFollow == 0)
