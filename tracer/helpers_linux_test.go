@@ -61,8 +61,13 @@ func helperMain(args []string) int {
 			unix.Close(fd)
 		}
 		return errnoExit(err)
-	case "open-n": // open-n PATH N: open and close PATH N times
+	case "open-n", "open-n-late": // open-n PATH N: open and close PATH N times
 		n, _ := strconv.Atoi(args[2])
+		if args[0] == "open-n-late" {
+			// After the stop loop's rest that follows the exec (spin.go),
+			// so that it polls for these opens.
+			time.Sleep(spawnRest + 10*time.Millisecond)
+		}
 		for i := 0; i < n; i++ {
 			fd, err := unix.Open(args[1], unix.O_RDONLY|unix.O_CLOEXEC, 0)
 			if err != nil {

@@ -3,14 +3,17 @@
 package tracer
 
 import (
+	"runtime"
+	"strconv"
 	"testing"
 	"time"
 )
 
 // TestSpinWait: with a budget the stop loop finds stops by polling (an app
-// making opens back to back gives it hundreds), and with polling off it
-// never polls. Either way every open is decided: the app's 300 opens are
-// all counted as trapped. Needs root (ptrace).
+// making opens back to back gives it hundreds, once the rest after its
+// exec is over), and with polling off it never polls. Either way every
+// open is decided: the app's 300 opens are all counted as trapped. Needs
+// root (ptrace).
 func TestSpinWait(t *testing.T) {
 	const opens = 300
 	for _, c := range []struct {
@@ -22,7 +25,7 @@ func TestSpinWait(t *testing.T) {
 		{name: "off", spin: -1},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			argv, env := helper(t, "open-n", "/etc/hostname", "300")
+			argv, env := helper(t, "open-n-late", "/etc/hostname", "300")
 			stats := NewStats()
 			r := traceRunTuned(t, fakePolicy{}, 0, stats, env, func(cfg *Config) { cfg.Spin = c.spin }, argv...)
 			if r.code != 0 {
@@ -45,5 +48,38 @@ func TestSpinWait(t *testing.T) {
 				t.Fatalf("%d of %d stops found by polling; the loop does not poll", hits, opens)
 			}
 		})
+	}
+}
+
+// TestSpinRestsAfterExec: with more than one CPU the stop loop does not
+// poll for the stops that follow an exec (spin.go): the app's opens right
+// after its start are waited for asleep, and counted as rests. On one CPU
+// it polls for them. Needs root (ptrace).
+func TestSpinRestsAfterExec(t *testing.T) {
+	const opens = 100
+	argv, env := helper(t, "open-n", "/etc/hostname", strconv.Itoa(opens))
+	stats := NewStats()
+	r := traceRunTuned(t, fakePolicy{}, 0, stats, env, nil, argv...)
+	if r.code != 0 {
+		t.Fatalf("exit %d", r.code)
+	}
+	if n := stats.Syscalls()["openat"]; n < opens {
+		t.Fatalf("%d openat trapped, want at least %d", n, opens)
+	}
+	hits, rests := stats.SpinHits.Load(), stats.SpinRests.Load()
+	t.Logf("%d CPUs: spin hits %d, rests %d", runtime.NumCPU(), hits, rests)
+	if runtime.NumCPU() == 1 {
+		if rests != 0 {
+			t.Fatalf("one CPU, yet %d waits rested", rests)
+		}
+		return
+	}
+	// The wait right after the exec event starts within spawnRest of it
+	// whatever the machine's speed; the opens follow within a few ms.
+	if rests == 0 {
+		t.Fatal("no wait rested after the app's exec")
+	}
+	if hits > rests {
+		t.Fatalf("%d stops found by polling against %d rests: the loop polls after an exec", hits, rests)
 	}
 }

@@ -49,6 +49,9 @@ type Stats struct {
 	// polls that found none within the budget and slept (spin.go).
 	SpinHits   atomic.Uint64
 	SpinMisses atomic.Uint64
+	// SpinRests counts waits that slept without polling because a process
+	// had been created or had exec'd just before (spin.go).
+	SpinRests atomic.Uint64
 }
 
 // NewStats returns zeroed counters.

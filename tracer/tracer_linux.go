@@ -93,6 +93,7 @@ type tracer struct {
 	log    *slog.Logger
 	proc   procfs.Proc
 	stats  *Stats
+	spin   spinner // whether the stop loop polls (spin.go)
 	thr    map[int]*thread
 	procs  map[int]*process
 	appPid int
@@ -270,9 +271,10 @@ func (t *tracer) start() (int, error) {
 //
 // Precondition: runs on the tracer's locked OS thread.
 func (t *tracer) loop() (int, error) {
-	sp := spinner{budget: t.cfg.Spin}
+	// NumCPU is the CPUs this process may run on, read at its start.
+	t.spin = spinner{budget: t.cfg.Spin, restAfterSpawn: runtime.NumCPU() > 1}
 	for {
-		tid, ws, err := t.wait(&sp)
+		tid, ws, err := t.wait(&t.spin)
 		if err != nil {
 			if errors.Is(err, unix.ECHILD) && t.appDone {
 				return t.exit, nil
@@ -292,8 +294,12 @@ func (t *tracer) loop() (int, error) {
 //
 // Precondition: runs on the tracer's locked OS thread.
 func (t *tracer) wait(sp *spinner) (int, unix.WaitStatus, error) {
-	if sp.spin() {
-		deadline := time.Now().Add(sp.budget)
+	start := time.Now()
+	if sp.resting(start) {
+		t.stats.SpinRests.Add(1)
+	}
+	if sp.spin(start) {
+		deadline := start.Add(sp.budget)
 		for {
 			tid, ws, err := sys.PollWait()
 			if tid != 0 || err != nil {
@@ -310,8 +316,8 @@ func (t *tracer) wait(sp *spinner) (int, unix.WaitStatus, error) {
 		}
 		sp.polled(false)
 		t.stats.SpinMisses.Add(1)
+		start = time.Now()
 	}
-	start := time.Now()
 	tid, ws, err := sys.Wait4(0)
 	sp.slept(time.Since(start))
 	return tid, ws, err
@@ -361,11 +367,16 @@ func (t *tracer) handle(tid int, ws unix.WaitStatus) {
 		// The child is auto-attached with our options. Its first stop may
 		// already have come (then thread() met it); register it now if not.
 		if child, e := sys.EventMsg(tid); e == nil {
-			t.forked(th, t.childOf(th, child), before)
+			c := t.childOf(th, child)
+			t.forked(th, c, before)
+			if c.proc != th.proc {
+				t.spin.spawned(time.Now()) // a new process, not a thread
+			}
 		}
 		err = sys.Cont(tid, 0)
 	case unix.PTRACE_EVENT_EXEC:
 		err = t.execEvent(th)
+		t.spin.spawned(time.Now())
 	case unix.PTRACE_EVENT_STOP:
 		switch sig {
 		case unix.SIGSTOP, unix.SIGTSTP, unix.SIGTTIN, unix.SIGTTOU:

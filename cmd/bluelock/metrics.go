@@ -58,6 +58,7 @@ func newStatsCollector(s *tracer.Stats) *statsCollector {
 			{prometheus.NewDesc("bluelock_tracer_parked_calls_total", "Path syscalls that waited for another to finish (serialized path calls).", nil, nil), s.ParkedCalls.Load},
 			{prometheus.NewDesc("bluelock_tracer_spin_hits_total", "Tracee stops the stop loop found by polling, without sleeping (--spin).", nil, nil), s.SpinHits.Load},
 			{prometheus.NewDesc("bluelock_tracer_spin_misses_total", "Polls that found no stop within the spin budget and slept (--spin).", nil, nil), s.SpinMisses.Load},
+			{prometheus.NewDesc("bluelock_tracer_spin_rests_total", "Waits that slept without polling because a process had just been created or exec'd (--spin).", nil, nil), s.SpinRests.Load},
 		},
 	}
 }

@@ -49,6 +49,7 @@ var metrics = map[string][]string{
 	"bluelock_tracer_parked_calls_total":         {},
 	"bluelock_tracer_spin_hits_total":            {},
 	"bluelock_tracer_spin_misses_total":          {},
+	"bluelock_tracer_spin_rests_total":           {},
 }
 
 // histograms expose _bucket, _sum and _count series.
