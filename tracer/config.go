@@ -121,6 +121,9 @@ type Config struct {
 	// sleeps in wait4 (spin.go): 0 means DefaultSpin, a negative value
 	// never spins.
 	Spin time.Duration
+	// spawnRest overrides how long the stop loop rests from polling after
+	// a new process or exec (spin.go) where it is not 0; tests set it.
+	spawnRest time.Duration
 }
 
 func (c *Config) setDefaults() {

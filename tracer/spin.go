@@ -60,9 +60,10 @@ const spawnRest = 50 * time.Millisecond
 type spinner struct {
 	budget time.Duration
 	misses int // consecutive spins that found nothing
-	// restAfterSpawn: rest after a new process or exec (more than one CPU).
-	restAfterSpawn bool
-	restUntil      time.Time // no spinning before this (spawned)
+	// rest is how long to rest after a new process or exec: spawnRest
+	// with more than one CPU, else 0.
+	rest      time.Duration
+	restUntil time.Time // no spinning before this (spawned)
 }
 
 // spin reports whether the wait starting at now should poll for up to
@@ -79,8 +80,8 @@ func (s *spinner) resting(now time.Time) bool {
 
 // spawned records that a process was created or exec'd at now.
 func (s *spinner) spawned(now time.Time) {
-	if s.restAfterSpawn {
-		s.restUntil = now.Add(spawnRest)
+	if s.rest > 0 {
+		s.restUntil = now.Add(s.rest)
 	}
 }
 

@@ -52,14 +52,15 @@ func TestSpinWait(t *testing.T) {
 }
 
 // TestSpinRestsAfterExec: with more than one CPU the stop loop does not
-// poll for the stops that follow an exec (spin.go): the app's opens right
-// after its start are waited for asleep, and counted as rests. On one CPU
-// it polls for them. Needs root (ptrace).
+// poll for the stops that follow an exec (spin.go): the app's opens after
+// its start are waited for asleep, and counted as rests. On one CPU it
+// polls for them. The rest is made an hour long, so that how fast the app
+// starts does not matter. Needs root (ptrace).
 func TestSpinRestsAfterExec(t *testing.T) {
-	const opens = 100
+	const opens = 300
 	argv, env := helper(t, "open-n", "/etc/hostname", strconv.Itoa(opens))
 	stats := NewStats()
-	r := traceRunTuned(t, fakePolicy{}, 0, stats, env, nil, argv...)
+	r := traceRunTuned(t, fakePolicy{}, 0, stats, env, func(cfg *Config) { cfg.spawnRest = time.Hour }, argv...)
 	if r.code != 0 {
 		t.Fatalf("exit %d", r.code)
 	}
@@ -74,12 +75,12 @@ func TestSpinRestsAfterExec(t *testing.T) {
 		}
 		return
 	}
-	// The wait right after the exec event starts within spawnRest of it
-	// whatever the machine's speed; the opens follow within a few ms.
-	if rests == 0 {
-		t.Fatal("no wait rested after the app's exec")
+	if rests < opens {
+		t.Fatalf("%d waits rested, want at least one per open (%d)", rests, opens)
 	}
-	if hits > rests {
-		t.Fatalf("%d stops found by polling against %d rests: the loop polls after an exec", hits, rests)
+	// Only stops before the app's exec may have been polled for: stage 2's
+	// (Go's threads starting), 1 to 12 of them here.
+	if hits >= opens/10 {
+		t.Fatalf("%d stops found by polling: the loop polls after an exec", hits)
 	}
 }

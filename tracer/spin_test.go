@@ -45,7 +45,10 @@ func TestSpinner(t *testing.T) {
 		{name: "off-does-not-rest", budget: -1, steps: []step{spawn}, want: false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			s := spinner{budget: c.budget, restAfterSpawn: !c.oneCPU}
+			s := spinner{budget: c.budget, rest: spawnRest}
+			if c.oneCPU {
+				s.rest = 0
+			}
 			for i, st := range c.steps {
 				switch {
 				case st.poll:

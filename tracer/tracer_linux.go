@@ -3,6 +3,7 @@
 package tracer
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -271,8 +272,11 @@ func (t *tracer) start() (int, error) {
 //
 // Precondition: runs on the tracer's locked OS thread.
 func (t *tracer) loop() (int, error) {
+	t.spin = spinner{budget: t.cfg.Spin}
 	// NumCPU is the CPUs this process may run on, read at its start.
-	t.spin = spinner{budget: t.cfg.Spin, restAfterSpawn: runtime.NumCPU() > 1}
+	if runtime.NumCPU() > 1 {
+		t.spin.rest = cmp.Or(t.cfg.spawnRest, spawnRest)
+	}
 	for {
 		tid, ws, err := t.wait(&t.spin)
 		if err != nil {
