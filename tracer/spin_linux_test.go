@@ -25,15 +25,7 @@ func TestSpinWait(t *testing.T) {
 		{name: "off", spin: -1},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			argv, env := helper(t, "open-n-late", "/etc/hostname", "300")
-			stats := NewStats()
-			r := traceRunTuned(t, fakePolicy{}, 0, stats, env, func(cfg *Config) { cfg.Spin = c.spin }, argv...)
-			if r.code != 0 {
-				t.Fatalf("exit %d", r.code)
-			}
-			if n := stats.Syscalls()["openat"]; n < opens {
-				t.Fatalf("%d openat trapped, want at least %d", n, opens)
-			}
+			stats := traceOpens(t, "open-n-late", opens, func(cfg *Config) { cfg.Spin = c.spin })
 			hits, misses := stats.SpinHits.Load(), stats.SpinMisses.Load()
 			t.Logf("spin hits %d, misses %d", hits, misses)
 			if c.spin < 0 {
@@ -58,15 +50,7 @@ func TestSpinWait(t *testing.T) {
 // starts does not matter. Needs root (ptrace).
 func TestSpinRestsAfterExec(t *testing.T) {
 	const opens = 300
-	argv, env := helper(t, "open-n", "/etc/hostname", strconv.Itoa(opens))
-	stats := NewStats()
-	r := traceRunTuned(t, fakePolicy{}, 0, stats, env, func(cfg *Config) { cfg.spawnRest = time.Hour }, argv...)
-	if r.code != 0 {
-		t.Fatalf("exit %d", r.code)
-	}
-	if n := stats.Syscalls()["openat"]; n < opens {
-		t.Fatalf("%d openat trapped, want at least %d", n, opens)
-	}
+	stats := traceOpens(t, "open-n", opens, func(cfg *Config) { cfg.spawnRest = time.Hour })
 	hits, rests := stats.SpinHits.Load(), stats.SpinRests.Load()
 	t.Logf("%d CPUs: spin hits %d, rests %d", runtime.NumCPU(), hits, rests)
 	if runtime.NumCPU() == 1 {
@@ -83,4 +67,21 @@ func TestSpinRestsAfterExec(t *testing.T) {
 	if hits >= opens/10 {
 		t.Fatalf("%d stops found by polling: the loop polls after an exec", hits)
 	}
+}
+
+// traceOpens runs the helper action mode ("open-n" or "open-n-late") with n
+// opens of /etc/hostname under the tracer, tuned by tune, and wants it to
+// succeed with every open trapped. It returns the tracer's counters.
+func traceOpens(t *testing.T, mode string, n int, tune func(*Config)) *Stats {
+	t.Helper()
+	argv, env := helper(t, mode, "/etc/hostname", strconv.Itoa(n))
+	stats := NewStats()
+	r := traceRunTuned(t, fakePolicy{}, 0, stats, env, tune, argv...)
+	if r.code != 0 {
+		t.Fatalf("exit %d", r.code)
+	}
+	if got := stats.Syscalls()["openat"]; got < uint64(n) {
+		t.Fatalf("%d openat trapped, want at least %d", got, n)
+	}
+	return stats
 }
