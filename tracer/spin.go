@@ -73,7 +73,7 @@ func (s *spinner) spin(now time.Time) bool {
 }
 
 // resting reports whether spin(now) says no only because a process was
-// created or exec'd within spawnRest of now.
+// created or exec'd within s.rest of now.
 func (s *spinner) resting(now time.Time) bool {
 	return s.budget > 0 && s.misses < spinMisses && now.Before(s.restUntil)
 }
