@@ -68,15 +68,14 @@ type spinner struct {
 
 // spin reports whether the wait starting at now should poll for up to
 // s.budget first.
-func (s *spinner) spin(now time.Time) bool {
-	return s.budget > 0 && s.misses < spinMisses && !now.Before(s.restUntil)
-}
+func (s *spinner) spin(now time.Time) bool { return s.polling() && !now.Before(s.restUntil) }
 
 // resting reports whether spin(now) says no only because a process was
 // created or exec'd within s.rest of now.
-func (s *spinner) resting(now time.Time) bool {
-	return s.budget > 0 && s.misses < spinMisses && now.Before(s.restUntil)
-}
+func (s *spinner) resting(now time.Time) bool { return s.polling() && now.Before(s.restUntil) }
+
+// polling reports whether the budget and the recent misses allow a poll.
+func (s *spinner) polling() bool { return s.budget > 0 && s.misses < spinMisses }
 
 // spawned records that a process was created or exec'd at now.
 func (s *spinner) spawned(now time.Time) {

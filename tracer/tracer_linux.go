@@ -278,7 +278,7 @@ func (t *tracer) loop() (int, error) {
 		t.spin.rest = cmp.Or(t.cfg.spawnRest, spawnRest)
 	}
 	for {
-		tid, ws, err := t.wait(&t.spin)
+		tid, ws, err := t.wait()
 		if err != nil {
 			if errors.Is(err, unix.ECHILD) && t.appDone {
 				return t.exit, nil
@@ -294,10 +294,12 @@ func (t *tracer) loop() (int, error) {
 
 // wait returns the next wait status. While stops come in quick succession
 // it polls for up to the spin budget, yielding the CPU between polls,
-// before it sleeps in wait4 (spin.go says why).
+// before it sleeps in wait4, unless a process was just created or exec'd
+// (spin.go says why).
 //
 // Precondition: runs on the tracer's locked OS thread.
-func (t *tracer) wait(sp *spinner) (int, unix.WaitStatus, error) {
+func (t *tracer) wait() (int, unix.WaitStatus, error) {
+	sp := &t.spin
 	start := time.Now()
 	if sp.resting(start) {
 		t.stats.SpinRests.Add(1)
