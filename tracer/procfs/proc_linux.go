@@ -91,30 +91,6 @@ func (p Proc) Exe(pid int) (string, error) {
 	return os.Readlink(p.path(strconv.Itoa(pid), "exe"))
 }
 
-// WriteMem writes b into pid's memory at addr through /proc/<pid>/mem,
-// which writes read-only mappings as PTRACE_POKEDATA does (a forced write,
-// breaking copy-on-write), in one access where POKEDATA makes one per
-// word: the exec-time stub's five words cost 40 µs of POKEs per exec on
-// one CPU of the bench VM (perf). A kernel may refuse forced writes here
-// (proc_mem.force_override=never); callers fall back to POKEDATA.
-//
-// Precondition: the caller traces pid and pid is stopped.
-func (p Proc) WriteMem(pid int, addr uint64, b []byte) error {
-	fd, err := unix.Open(p.path(strconv.Itoa(pid), "mem"), unix.O_RDWR|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return fmt.Errorf("write memory of %d: %w", pid, err)
-	}
-	defer unix.Close(fd)
-	n, err := unix.Pwrite(fd, b, int64(addr))
-	if err == nil && n != len(b) {
-		err = fmt.Errorf("short write %d of %d", n, len(b))
-	}
-	if err != nil {
-		return fmt.Errorf("write memory of %d at %#x: %w", pid, addr, err)
-	}
-	return nil
-}
-
 // ReadStatus parses /proc/<tid>/status.
 func (p Proc) ReadStatus(tid int) (Status, error) {
 	b, err := ReadFile(p.path(strconv.Itoa(tid), "status"))
