@@ -172,7 +172,7 @@ func run(cmd []string, f runFlags, getenv func(string) string, logger *slog.Logg
 		}
 	}
 
-	protected, err := protectedPorts(f.protect, f.sources, getenv)
+	protected, err := protectedPorts(f.protect, f.sources, sidekickURL(f.emit, getenv))
 	if err != nil {
 		return 0, err
 	}
@@ -255,6 +255,17 @@ func run(cmd []string, f runFlags, getenv func(string) string, logger *slog.Logg
 	})
 }
 
+// sidekickURL is where the sidekick's ingest is, as far as the app's
+// protection is concerned: SIDEKICK_URL, or with --emit sidekick and no
+// SIDEKICK_URL the sidecar's default (emit.DefaultSidekickURL); "" when
+// neither says.
+func sidekickURL(emitSpec string, getenv func(string) string) string {
+	if u := getenv("SIDEKICK_URL"); u != "" || emitSpec != "sidekick" {
+		return u
+	}
+	return emit.DefaultSidekickURL
+}
+
 // newEmitter builds the event sink named by spec.
 func newEmitter(spec string, info container.Info, getenv func(string) string, logger *slog.Logger) (tracer.Emitter, func(context.Context) error, error) {
 	switch {
@@ -276,9 +287,7 @@ func newEmitter(spec string, info container.Info, getenv func(string) string, lo
 		if err != nil {
 			return nil, nil, err
 		}
-		if cfg.URL == "" {
-			return nil, nil, errors.New("--emit sidekick needs SIDEKICK_URL")
-		}
+		cfg.URL = sidekickURL(spec, getenv)
 		cfg.Container = info
 		h, err := emit.NewHTTP(cfg, logger)
 		if err != nil {

@@ -19,10 +19,11 @@ const sidekickGRPCPort = 32767
 
 // protectedPorts are the local ports the app may not connect to (see
 // tracer.Config.ProtectedPorts). "auto" protects the tracer's own policy APIs,
-// the sidekick's gRPC port, and the sidekick's ingest port when SIDEKICK_URL
-// is local (so the app can neither lift its policies nor flood or forge the
-// telemetry); "none" protects nothing; otherwise a comma-separated list.
-func protectedPorts(spec string, api source.Config, getenv func(string) string) ([]int, error) {
+// the sidekick's gRPC port, and the sidekick's ingest port when its URL
+// (sidekickURL) is local (so the app can neither lift its policies nor
+// flood or forge the telemetry); "none" protects nothing; otherwise a
+// comma-separated list.
+func protectedPorts(spec string, api source.Config, ingestURL string) ([]int, error) {
 	switch strings.TrimSpace(spec) {
 	case "none", "off":
 		return nil, nil
@@ -33,7 +34,7 @@ func protectedPorts(spec string, api source.Config, getenv func(string) string) 
 				ports = append(ports, p)
 			}
 		}
-		if u, err := url.Parse(getenv("SIDEKICK_URL")); err == nil && isLocalHost(u.Hostname()) {
+		if u, err := url.Parse(ingestURL); err == nil && isLocalHost(u.Hostname()) {
 			if p, err := strconv.Atoi(u.Port()); err == nil {
 				ports = append(ports, p)
 			} else if u.Port() == "" {
