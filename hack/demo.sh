@@ -15,6 +15,14 @@ echo "AKIA-DEMO-NOT-A-REAL-KEY" > "$work/credentials/aws-key"
 bold() { printf '\n\033[1m%s\033[0m\n' "$*"; }
 
 bold "== 1. the sidekick: KubeArmor events in, stdout (and your configured outputs) out"
+# Something already on the port would answer the health check below and take
+# the demo's events: say so instead.
+for addr in "127.0.0.1:$PORT" "$GRPC"; do
+  if (exec 3<>"/dev/tcp/${addr%:*}/${addr##*:}") 2>/dev/null; then
+    echo "$addr is already in use (another sidekick?): stop it, or set DEMO_PORT / DEMO_GRPC" >&2
+    exit 1
+  fi
+done
 LISTENADDRESS=127.0.0.1 LISTENPORT=$PORT GRPC_LISTENADDRESS=$GRPC \
   "$BIN/sidekick" > "$work/sidekick.out" 2> "$work/sidekick.log" &
 sk=$!
