@@ -42,8 +42,8 @@ import (
 // the same 64-bit vDSO image into every process, so the place is found once,
 // in the tracer's own vDSO (FindStub), and checked to be zero in each
 // tracee before it is written. The forced write (PTRACE_POKEDATA) gives
-// the tracee a private copy of that page; nothing else in
-// the vDSO changes, and nothing reads the padding. The stub stays there
+// the tracee a private copy of that page; nothing else in the vDSO
+// changes, and nothing reads the padding. The stub stays there
 // after use: jumping into it does nothing the app could not do itself (the
 // filter lets anyone make the region's mmap, which cannot replace a
 // mapping).
