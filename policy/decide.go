@@ -76,7 +76,7 @@ func (m *match) owner(r *Request) bool {
 	if !m.ownerChecked {
 		m.ownerChecked = true
 		if r.Owner != nil {
-			uid, ok := r.Owner()
+			uid, ok := r.Owner(r.Path)
 			m.isOwner = ok && uid == r.UID
 		}
 	}

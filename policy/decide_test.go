@@ -35,7 +35,7 @@ func loadStore(t *testing.T, fixture string, opts Options) *Store {
 	return s
 }
 
-func owner(uid int) func() (int, bool) { return func() (int, bool) { return uid, true } }
+func owner(uid int) func(string) (int, bool) { return func(string) (int, bool) { return uid, true } }
 
 // want is the part of a Decision a case pins.
 type want struct {

@@ -52,7 +52,7 @@ func refMatches(r refRule, path string) bool {
 func refOutcome(r refRule, req Request) outcome {
 	isOwner := false
 	if req.Owner != nil {
-		uid, ok := req.Owner()
+		uid, ok := req.Owner(req.Path)
 		isOwner = ok && uid == req.UID
 	}
 	breaks := (r.readOnly && req.Write) || (r.ownerOnly && !isOwner)

@@ -67,9 +67,11 @@ type Request struct {
 	Write bool
 	// UID is the calling process's real UID.
 	UID int
-	// Owner returns the UID owning Path; ok is false when unknown. Only
-	// ownerOnly rules call it, so the tracer can stat lazily.
-	Owner func() (uid int, ok bool)
+	// Owner returns the UID owning path, which is always Path; ok is false
+	// when unknown. Only ownerOnly rules call it, so the tracer can stat
+	// lazily; it takes the path so that one function serves every request
+	// (a closure over each Path cost the tracer an allocation per call).
+	Owner func(path string) (uid int, ok bool)
 	// Protocol is the KubeArmor protocol name of a socket: tcp, udp, icmp,
 	// icmpv6, sctp, raw, or the socket type name (stream, dgram, seqpacket,
 	// rdm, dccp, packet) when no better name applies.

@@ -26,9 +26,9 @@ type argReader interface {
 	// address only if withLocal (it costs a getsockname, and connect and
 	// bind take their address from their argument).
 	Socket(fd int, withLocal bool) (SocketInfo, error)
-	// Owner returns a lazy lookup of the owner of path (for ownerOnly
-	// rules; most decisions never call it).
-	Owner(path string) func() (uid int, ok bool)
+	// Owner returns the lookup of a path's owner in the tracee's view, for
+	// policy.Request.Owner (ownerOnly rules; most decisions never call it).
+	Owner() func(path string) (uid int, ok bool)
 }
 
 // SocketInfo is what getsockopt/getsockname say about a socket.
@@ -126,7 +126,7 @@ func decode(name string, a [6]uint64, r argReader, source string, uid int) *call
 			return ""
 		}
 		c.facets = append(c.facets, Facet{
-			Req:       policy.Request{Op: policy.OpFile, Path: abs, Source: source, Write: write, UID: uid, Owner: r.Owner(abs)},
+			Req:       policy.Request{Op: policy.OpFile, Path: abs, Source: source, Write: write, UID: uid, Owner: r.Owner()},
 			Operation: opName(policy.OpFile), Resource: abs, Data: data,
 		})
 		return abs
@@ -171,7 +171,7 @@ func decode(name string, a [6]uint64, r argReader, source string, uid int) *call
 		}
 		path = abs
 		f := Facet{
-			Req:       policy.Request{Op: policy.OpProcess, Path: abs, Source: source, UID: uid, Owner: r.Owner(abs)},
+			Req:       policy.Request{Op: policy.OpProcess, Path: abs, Source: source, UID: uid, Owner: r.Owner()},
 			Operation: opName(policy.OpProcess), Resource: abs, Data: data,
 		}
 		if !isLoader(abs) && !isLoader(p) {

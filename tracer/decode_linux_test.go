@@ -67,7 +67,7 @@ func (f *fakeArgs) Socket(fd int, withLocal bool) (SocketInfo, error) {
 
 // Owner returns nil so facets compare with reflect.DeepEqual (funcs are
 // equal only when nil); the real lookup is tested through the tracer.
-func (f *fakeArgs) Owner(string) func() (int, bool) { return nil }
+func (f *fakeArgs) Owner() func(string) (int, bool) { return nil }
 
 func u(v int) uint64 { return uint64(int64(v)) }
 

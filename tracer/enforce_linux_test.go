@@ -100,7 +100,7 @@ type ownerPolicy struct{ path string }
 
 func (o ownerPolicy) Decide(r policy.Request) policy.Decision {
 	if r.Op == policy.OpFile && r.Path == o.path && r.Owner != nil {
-		if uid, ok := r.Owner(); ok && uid != r.UID {
+		if uid, ok := r.Owner(r.Path); ok && uid != r.UID {
 			return block("owner-only")
 		}
 	}

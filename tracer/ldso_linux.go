@@ -27,14 +27,14 @@ func loaderFacets(r argReader, argv []string, source string, uid int, data strin
 		}
 		if i > 0 {
 			// A search candidate that is not there cannot be run.
-			if owner := r.Owner(abs); owner == nil {
+			if owner := r.Owner(); owner == nil {
 				continue
-			} else if _, exists := owner(); !exists {
+			} else if _, exists := owner(abs); !exists {
 				continue
 			}
 		}
 		out = append(out, Facet{
-			Req:       policy.Request{Op: policy.OpProcess, Path: abs, Source: source, UID: uid, Owner: r.Owner(abs)},
+			Req:       policy.Request{Op: policy.OpProcess, Path: abs, Source: source, UID: uid, Owner: r.Owner()},
 			Operation: opName(policy.OpProcess), Resource: abs, Data: data + " loader=" + argv[0],
 		})
 	}
@@ -74,7 +74,7 @@ func (t *tracer) loaderPostCheck(th *thread, caller string) (policy.Request, pol
 			continue // a search candidate that is not there cannot be run
 		}
 		req := policy.Request{Op: policy.OpProcess, Path: abs, Source: caller, UID: p.uid,
-			Owner: (&memReader{t: t, th: th}).Owner(abs)}
+			Owner: (&memReader{t: t, th: th}).Owner()}
 		d := t.cfg.Policy.Decide(req)
 		if !found || stricter(d, best) {
 			best, bestReq, found = d, req, true

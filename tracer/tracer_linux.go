@@ -943,7 +943,7 @@ func (t *tracer) execEvent(th *thread) error {
 	// have been swapped by another thread or a racing rename. What counts is
 	// the image that really got loaded.
 	req := policy.Request{Op: policy.OpProcess, Path: p.exe, Source: caller, UID: p.uid,
-		Owner: (&memReader{t: t, th: th}).Owner(p.exe)}
+		Owner: (&memReader{t: t, th: th}).Owner()}
 	d := t.cfg.Policy.Decide(req)
 	if d.Verdict != policy.Block && isLoader(p.exe) {
 		// The loader runs its program argument: judge that too, from the
@@ -1080,15 +1080,21 @@ func (m *memReader) Resolve(dirfd int, path string, flags procfs.Flags) (string,
 
 // Owner stats path in the thread's root when a rule asks (the tracee is
 // still stopped then: Decide runs in the stop loop).
-func (m *memReader) Owner(path string) func() (int, bool) {
-	root := m.t.rootOf(m.th.tid)
-	return func() (int, bool) {
-		var st unix.Stat_t
-		if err := unix.Stat(root+path, &st); err != nil {
-			return 0, false
-		}
-		return int(st.Uid), true
+func (m *memReader) Owner() func(path string) (int, bool) {
+	if m.t.rootsShared {
+		return statOwner // no closure: nothing to allocate per call
 	}
+	root := m.t.rootOf(m.th.tid)
+	return func(path string) (int, bool) { return statOwner(root + path) }
+}
+
+// statOwner is the uid owning path, in the tracer's view.
+func statOwner(path string) (int, bool) {
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		return 0, false
+	}
+	return int(st.Uid), true
 }
 
 func (m *memReader) Socket(fd int, withLocal bool) (SocketInfo, error) {

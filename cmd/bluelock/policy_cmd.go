@@ -165,7 +165,7 @@ func policyDecide(args []string, stdin io.Reader, stdout, stderr io.Writer) int 
 	req := policy.Request{UID: *uid, Write: *write}
 	if *ownerUID >= 0 {
 		o := *ownerUID
-		req.Owner = func() (int, bool) { return o, true }
+		req.Owner = func(string) (int, bool) { return o, true }
 	}
 	if fs.NArg() == 3 {
 		req.Source = fs.Arg(2)
