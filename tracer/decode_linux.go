@@ -86,6 +86,14 @@ func dataPrefix(name string) string {
 
 // openData is the Data of an open-family call: prefix, then " fd=N" when
 // withFd, then " flags=...", built in one buffer.
+// renderData completes f.Data where decode left an open's to be rendered
+// (Facet.open). Called on a facet that is reported, before it is encoded.
+func (f *Facet) renderData() {
+	if o := f.open; o.set {
+		f.Data, f.open = openData(f.Data, o.withFd, o.dirfd, o.flags), openArgs{}
+	}
+}
+
 func openData(prefix string, withFd bool, dirfd, flags int) string {
 	var b strings.Builder
 	b.Grow(len(prefix) + 64)
@@ -195,8 +203,11 @@ func decode(name string, a [6]uint64, r argReader, source string, uid int) *call
 		case "creat":
 			flags = unix.O_CREAT | unix.O_WRONLY | unix.O_TRUNC
 		}
-		data = openData(data, name == "openat", dirfd, flags)
+		n := len(c.facets)
 		path = file(dirfd, pathAddr, openResolveFlags(flags), OpenWrites(flags), data)
+		if len(c.facets) > n {
+			c.facets[n].open = openArgs{set: true, withFd: name == "openat", dirfd: dirfd, flags: flags}
+		}
 	case "openat2":
 		dirfd := fdArg(a[0])
 		how, err := readOpenHow(r, a[2], a[3])
@@ -370,6 +381,7 @@ func decode(name string, a [6]uint64, r argReader, source string, uid int) *call
 	}
 	if len(c.facets) > 0 {
 		syscallFacet(path, c.facets[0].Data)
+		c.facets[len(c.facets)-1].open = c.facets[0].open
 	}
 	return c
 }

@@ -201,6 +201,9 @@ func TestDecode(t *testing.T) {
 			if (got.denyAlways != "") != c.deny {
 				t.Errorf("denyAlways = %q, want deny=%v", got.denyAlways, c.deny)
 			}
+			for i := range got.facets {
+				got.facets[i].renderData() // as an event renders it
+			}
 			if !reflect.DeepEqual(got.facets, c.want) {
 				t.Errorf("facets\n got %+v\nwant %+v", got.facets, c.want)
 			}

@@ -37,6 +37,17 @@ type Facet struct {
 	// (tracer.withArgv), and reading them cost two to 1+2n memory reads per
 	// exec that nobody would see.
 	argv uint64
+	// open, when set, holds an open's descriptor and flags, and Data only
+	// its prefix: the rest is rendered for a reported call only
+	// (renderData), where rendering it at every open cost an allocation
+	// nobody would see.
+	open openArgs
+}
+
+// openArgs are what an open's Data shows after its syscall name.
+type openArgs struct {
+	set, withFd  bool
+	dirfd, flags int
 }
 
 // Event is one trapped syscall, decided.

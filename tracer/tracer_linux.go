@@ -979,6 +979,7 @@ func (t *tracer) emit(th *thread, ev *Event, alert bool) { t.emitAs(th, ev, aler
 // is the exe that called execve (the identity's ProcessName is the new image).
 func (t *tracer) emitAs(th *thread, ev *Event, alert bool, caller string) {
 	ev.Who = t.identity(th)
+	ev.Facet.renderData()
 	if caller != "" && ev.Facet.Req.Op == policy.OpProcess {
 		// For exec events KubeArmor's ProcessName is the new image (the
 		// facet's Path); Source stays the caller.
