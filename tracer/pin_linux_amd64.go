@@ -199,7 +199,8 @@ func (t *tracer) applyPin(th *thread, regs *sys.Regs, pl pinPlan, slot int) erro
 	binary.LittleEndian.PutUint64(hb[0:], pl.how.Flags)
 	binary.LittleEndian.PutUint64(hb[8:], pl.how.Mode)
 	binary.LittleEndian.PutUint64(hb[16:], pl.how.Resolve)
-	addrs, err := t.region.Put(slot, append([]byte(pl.plain), 0), hb[:])
+	var ab [2]uint64
+	addrs, err := t.region.Put(ab[:0], slot, append([]byte(pl.plain), 0), hb[:])
 	if err != nil {
 		return fmt.Errorf("argument region: %w", err)
 	}

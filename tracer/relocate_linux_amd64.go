@@ -425,7 +425,7 @@ func (t *tracer) relocate(th *thread, name string, regs *sys.Regs, cp *capture, 
 	for i, m := range moves {
 		parts[i] = m.b
 	}
-	addrs, err := t.region.Put(slot, parts...)
+	addrs, err := t.region.Put(nil, slot, parts...)
 	if err != nil {
 		t.stats.RelocFailedClosed.Add(1)
 		return relocDenied

@@ -93,22 +93,23 @@ func (s *Slots) Release(tid int) {
 func (s *Slots) InUse() int { return len(s.byTid) }
 
 // Layout places byte strings in a slot: each part starts 8-byte aligned.
-// It returns each part's offset from the start of the region.
-func Layout(slot int, parts ...[]byte) ([]uint64, error) {
+// It appends each part's offset from the start of the region to dst and
+// returns the extended slice (a caller's array keeps the hot path free of
+// allocations).
+func Layout(dst []uint64, slot int, parts ...[]byte) ([]uint64, error) {
 	if slot < 0 || slot >= NumSlots {
 		return nil, fmt.Errorf("slot %d out of range", slot)
 	}
 	base := uint64(slot) * SlotSize
-	offs := make([]uint64, len(parts))
 	var at uint64
-	for i, p := range parts {
+	for _, p := range parts {
 		if at+uint64(len(p)) > SlotSize {
 			return nil, fmt.Errorf("arguments need more than %d bytes", SlotSize)
 		}
-		offs[i] = base + at
+		dst = append(dst, base+at)
 		at = (at + uint64(len(p)) + 7) &^ 7
 	}
-	return offs, nil
+	return dst, nil
 }
 
 // x86_64 numbers and flags of the memory syscalls the filter traps in

@@ -47,7 +47,7 @@ func TestSlots(t *testing.T) {
 }
 
 func TestLayout(t *testing.T) {
-	offs, err := Layout(2, []byte("abc\x00"), make([]byte, 4096), []byte("x"))
+	offs, err := Layout(nil, 2, []byte("abc\x00"), make([]byte, 4096), []byte("x"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,10 +55,13 @@ func TestLayout(t *testing.T) {
 	if offs[0] != base || offs[1] != base+8 || offs[2] != base+8+4096 {
 		t.Fatalf("offsets %v", offs)
 	}
-	if _, err := Layout(0, make([]byte, 4096), make([]byte, 4096), make([]byte, SlotSize)); err == nil {
+	if offs, err := Layout([]uint64{1, 2}, 1, []byte("a")); err != nil || len(offs) != 3 || offs[0] != 1 || offs[1] != 2 || offs[2] != SlotSize {
+		t.Fatalf("appended to a non-empty dst: %v, %v", offs, err)
+	}
+	if _, err := Layout(nil, 0, make([]byte, 4096), make([]byte, 4096), make([]byte, SlotSize)); err == nil {
 		t.Fatal("overflowing a slot must fail")
 	}
-	if _, err := Layout(NumSlots, []byte("a")); err == nil {
+	if _, err := Layout(nil, NumSlots, []byte("a")); err == nil {
 		t.Fatal("slot out of range must fail")
 	}
 }

@@ -80,18 +80,19 @@ func (r *Region) Close() error {
 }
 
 // Put copies parts into slot (see Layout) through the tracer's mapping and
-// returns the address of each part in a tracee. A plain memory write: no
+// appends the address of each part in a tracee to dst. A plain memory write: no
 // syscall, and no tracee can observe a half-written part in a way that
 // matters, since only the thread that owns the slot uses it and it is
 // stopped.
-func (r *Region) Put(slot int, parts ...[]byte) ([]uint64, error) {
-	offs, err := Layout(slot, parts...)
+func (r *Region) Put(dst []uint64, slot int, parts ...[]byte) ([]uint64, error) {
+	n := len(dst)
+	offs, err := Layout(dst, slot, parts...)
 	if err != nil {
 		return nil, err
 	}
 	for i, p := range parts {
-		copy(r.mem[offs[i]:], p)
-		offs[i] += Addr
+		copy(r.mem[offs[n+i]:], p)
+		offs[n+i] += Addr
 	}
 	return offs, nil
 }

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -154,7 +155,7 @@ func (m *mini) handle(tid, pid int, ws unix.WaitStatus) {
 			regs.SkipWithErrno(unix.EACCES)
 			break
 		}
-		addrs, err := m.region.Put(slot, append([]byte(path), 0))
+		addrs, err := m.region.Put(nil, slot, append([]byte(path), 0))
 		if err != nil {
 			regs.SkipWithErrno(unix.EACCES)
 			break
@@ -201,9 +202,14 @@ func TestRegionSealed(t *testing.T) {
 	if err := unix.Mprotect(ro, unix.PROT_READ|unix.PROT_WRITE); err != unix.EACCES {
 		t.Errorf("mprotect(PROT_WRITE) of a read-only mapping made after sealing: %v, want EACCES", err)
 	}
-	// The tracer's own mapping still writes, and others see it.
-	if _, err := r.Put(3, []byte("hello\x00")); err != nil {
+	// The tracer's own mapping still writes, and others see it. Put appends
+	// the tracee addresses to what dst holds, and leaves that alone.
+	addrs, err := r.Put([]uint64{7}, 3, []byte("hello\x00"))
+	if err != nil {
 		t.Fatal(err)
+	}
+	if want := []uint64{7, Addr + 3*SlotSize}; !slices.Equal(addrs, want) {
+		t.Errorf("Put addresses %#x, want %#x", addrs, want)
 	}
 	got := make([]byte, 6)
 	if _, err := unix.Pread(r.Fd(), got, 3*SlotSize); err != nil || string(got) != "hello\x00" {
@@ -230,7 +236,7 @@ func TestInjectAndWriteProtection(t *testing.T) {
 	tracee := buildTracee(t)
 	lockThread(t)
 	r := newRegion(t)
-	if _, err := r.Put(0, []byte("bluelock-marker\x00")); err != nil {
+	if _, err := r.Put(nil, 0, []byte("bluelock-marker\x00")); err != nil {
 		t.Fatal(err)
 	}
 	m := &mini{t: t, region: r}
@@ -374,7 +380,7 @@ func BenchmarkRelocateStep(b *testing.B) {
 		saved := regs.Arg(1)
 		b.ResetTimer()
 		for range b.N {
-			addrs, err := r.Put(slot, path)
+			addrs, err := r.Put(nil, slot, path)
 			if err != nil {
 				b.Fatal(err)
 			}
