@@ -6,11 +6,11 @@ import (
 )
 
 // maxAllocsPerOpen is what a trapped, allowed, unreported open may
-// allocate in the tracer: the path string read from the tracee, the
-// decoded call, and x/sys's copy of the path for the resolving openat2.
-// Each allocation on this path measured about 0.1–0.2 µs of a trapped
-// open on one CPU, where bluelock adds about 7 µs (docs/benchmarks.md).
-const maxAllocsPerOpen = 3
+// allocate in the tracer: the path string read from the tracee, and
+// x/sys's copy of the path for the resolving openat2. Each allocation on
+// this path measured about 0.1–0.2 µs of a trapped open on one CPU, where
+// bluelock adds about 7 µs (docs/benchmarks.md).
+const maxAllocsPerOpen = 2
 
 // TestOpenAllocations holds the stop loop's open path to its allocation
 // budget: the process's mallocs over a traced loop of opens, spread over

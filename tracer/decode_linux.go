@@ -110,8 +110,10 @@ func openData(prefix string, withFd bool, dirfd, flags int) string {
 // fd renders a descriptor argument as the int the tracee passed.
 func fdArg(v uint64) int { return int(int32(v)) }
 
-func decode(name string, a [6]uint64, r argReader, source string, uid int) *call {
-	c := &call{name: name}
+// decode decodes a trapped call into c, which it clears first (the stop
+// loop reuses one), and returns c.
+func decode(c *call, name string, a [6]uint64, r argReader, source string, uid int) *call {
+	*c = call{name: name}
 	c.facets = c.facetBuf[:0]
 	file := func(dirfd int, pathAddr uint64, flags procfs.Flags, write bool, data string) string {
 		path, err := r.String(pathAddr)

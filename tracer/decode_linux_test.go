@@ -188,7 +188,7 @@ func TestDecode(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			f := &fakeArgs{mem: mem, sock: map[int]SocketInfo{3: tcp}}
-			got := decode(c.sys, c.args, f, "/src", 1000)
+			got := decode(&call{}, c.sys, c.args, f, "/src", 1000)
 			if c.fail != 0 {
 				if got.unreadable == nil || got.unreadableOp != c.fail {
 					t.Fatalf("want an unreadable %v argument, got %v (%v)", c.fail, got.unreadable, got.unreadableOp)

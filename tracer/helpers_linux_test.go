@@ -204,6 +204,42 @@ func helperMain(args []string) int {
 		}
 		fmt.Println(sa.(*unix.SockaddrInet4).Port)
 		return 0
+	case "accept": // listen on 127.0.0.1:0, connect to it, accept; print the client's port
+		ln, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			return errnoExit(err)
+		}
+		defer unix.Close(ln)
+		if err := unix.Bind(ln, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+			return errnoExit(err)
+		}
+		if err := unix.Listen(ln, 1); err != nil {
+			return errnoExit(err)
+		}
+		at, err := unix.Getsockname(ln)
+		if err != nil {
+			return errnoExit(err)
+		}
+		cl, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			return errnoExit(err)
+		}
+		defer unix.Close(cl)
+		// Loopback completes the handshake into the backlog: no second thread.
+		if err := unix.Connect(cl, at); err != nil {
+			return errnoExit(err)
+		}
+		conn, _, err := unix.Accept4(ln, unix.SOCK_CLOEXEC)
+		if err != nil {
+			return errnoExit(err)
+		}
+		unix.Close(conn)
+		me, err := unix.Getsockname(cl)
+		if err != nil {
+			return errnoExit(err)
+		}
+		fmt.Println(me.(*unix.SockaddrInet4).Port)
+		return 0
 	case "connect-hang": // connect, say so on stdout, then wait to be killed
 		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 		if err != nil {

@@ -47,6 +47,27 @@ func TestListenLocalAddress(t *testing.T) {
 	}
 }
 
+// TestAcceptPeerAddress: an accept's event names the peer it accepted,
+// read from its output sockaddr at the exit stop. Needs root (ptrace).
+func TestAcceptPeerAddress(t *testing.T) {
+	args, env := helper(t, "accept")
+	res := traceRun(t, fakePolicy{}, VisNetwork, env, args...)
+	if res.code != 0 {
+		t.Fatalf("exit %d", res.code)
+	}
+	want := "sa_family=AF_INET sin_port=" + strings.TrimSpace(res.stdout) + " sin_addr=127.0.0.1"
+	var seen []string
+	for _, ev := range find(res.events, "Network", "") {
+		if strings.Contains(ev.Log.Data, "SYS_ACCEPT") {
+			if ev.Log.Resource == want && ev.Log.Result == "Passed" {
+				return
+			}
+			seen = append(seen, ev.Log.Data+": "+ev.Log.Resource+" ("+ev.Log.Result+")")
+		}
+	}
+	t.Fatalf("no accept event names the peer %q; accept events:\n%s", want, strings.Join(seen, "\n"))
+}
+
 func TestNetwork(t *testing.T) {
 	self := testSelf(t)
 	cases := []struct {

@@ -85,7 +85,8 @@ type thread struct {
 type pendingCall struct {
 	ev    Event
 	alert bool
-	call  *call
+	// acceptAddr is accept's output sockaddr in the tracee (call.acceptAddr).
+	acceptAddr uint64
 }
 
 // tracer is the state of one Run. All of it is owned by the stop loop.
@@ -127,9 +128,12 @@ type tracer struct {
 	// (serial_linux.go).
 	inflight int
 	parked   []int
-	// reader and capture are the decoder's, reused by every seccomp stop.
+	// reader, capture and call are the decoder's, reused by every seccomp
+	// stop (the loop decides one call at a time; nothing keeps a call past
+	// its stop).
 	reader  memReader
 	capture capture
+	call    call
 	// stops counts the stops handled, to order what the tracer learnt
 	// against what a tracee did since its last stop (inheritRegion).
 	stops uint64
@@ -738,7 +742,7 @@ func (t *tracer) seccompStop(th *thread) error {
 	}
 	if ev, alert, ok := t.reportOf(j); ok {
 		t.withArgv(th, &ev.Facet)
-		th.pending = &pendingCall{ev: ev, alert: alert, call: j.c}
+		th.pending = &pendingCall{ev: ev, alert: alert, acceptAddr: j.c.acceptAddr}
 		return sys.Syscall(th.tid, 0)
 	}
 	if th.uidAtExit || th.serialAtExit || th.cwdAtExit {
@@ -796,7 +800,7 @@ func (t *tracer) judge(th *thread, name string, args [6]uint64) judgement {
 	cp := &t.capture
 	cp.strs, cp.bytes, cp.resolved = cp.strs[:0], cp.bytes[:0], cp.resolved[:0]
 	t.reader = memReader{t: t, th: th, cap: cp}
-	c := decode(name, args, &t.reader, th.proc.exe, th.proc.uid)
+	c := decode(&t.call, name, args, &t.reader, th.proc.exe, th.proc.uid)
 
 	best := policy.Decision{Verdict: policy.Allow, Action: "Allow"}
 	bestFacet := -1
@@ -882,9 +886,9 @@ func (t *tracer) syscallExit(th *thread) error {
 	}
 	ret := regs.Ret()
 	p.ev.Result = ResultText(ret)
-	if ret >= 0 && p.call.acceptAddr != 0 {
+	if ret >= 0 && p.acceptAddr != 0 {
 		// accept's peer address is known only now.
-		if b, err := (&memReader{t: t, th: th}).Bytes(p.call.acceptAddr, 128); err == nil {
+		if b, err := (&memReader{t: t, th: th}).Bytes(p.acceptAddr, 128); err == nil {
 			if sa, ok := ParseSockaddr(b); ok {
 				p.ev.Facet.Resource = sa.Resource()
 			}
