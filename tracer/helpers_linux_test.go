@@ -187,39 +187,19 @@ func helperMain(args []string) int {
 		fmt.Println(fd)
 		return errnoExit(unix.Connect(fd, &unix.SockaddrInet4{Port: 9, Addr: [4]byte{127, 0, 0, 1}}))
 	case "listen": // bind 127.0.0.1:0, listen, print the port
-		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+		fd, at, err := listenLoopback()
 		if err != nil {
 			return errnoExit(err)
 		}
 		defer unix.Close(fd)
-		if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
-			return errnoExit(err)
-		}
-		if err := unix.Listen(fd, 1); err != nil {
-			return errnoExit(err)
-		}
-		sa, err := unix.Getsockname(fd)
-		if err != nil {
-			return errnoExit(err)
-		}
-		fmt.Println(sa.(*unix.SockaddrInet4).Port)
+		fmt.Println(at.Port)
 		return 0
 	case "accept": // listen on 127.0.0.1:0, connect to it, accept; print the client's port
-		ln, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+		ln, at, err := listenLoopback()
 		if err != nil {
 			return errnoExit(err)
 		}
 		defer unix.Close(ln)
-		if err := unix.Bind(ln, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
-			return errnoExit(err)
-		}
-		if err := unix.Listen(ln, 1); err != nil {
-			return errnoExit(err)
-		}
-		at, err := unix.Getsockname(ln)
-		if err != nil {
-			return errnoExit(err)
-		}
 		cl, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 		if err != nil {
 			return errnoExit(err)
@@ -650,4 +630,27 @@ func chdirFor(t *testing.T, dir string) func() {
 		t.Fatal(err)
 	}
 	return func() { _ = os.Chdir(wd) }
+}
+
+// listenLoopback is a TCP socket bound to 127.0.0.1:0 and listening, and
+// the address it got (socket, bind, listen, getsockname: each traced).
+func listenLoopback() (int, *unix.SockaddrInet4, error) {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return -1, nil, err
+	}
+	sa, err := func() (unix.Sockaddr, error) {
+		if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+			return nil, err
+		}
+		if err := unix.Listen(fd, 1); err != nil {
+			return nil, err
+		}
+		return unix.Getsockname(fd)
+	}()
+	if err != nil {
+		unix.Close(fd)
+		return -1, nil, err
+	}
+	return fd, sa.(*unix.SockaddrInet4), nil
 }
