@@ -84,8 +84,6 @@ func dataPrefix(name string) string {
 	return "syscall=" + sysName(name)
 }
 
-// openData is the Data of an open-family call: prefix, then " fd=N" when
-// withFd, then " flags=...", built in one buffer.
 // renderData completes f.Data where decode left an open's to be rendered
 // (Facet.open). Called on a facet that is reported, before it is encoded.
 func (f *Facet) renderData() {
@@ -94,6 +92,8 @@ func (f *Facet) renderData() {
 	}
 }
 
+// openData is the Data of an open-family call: prefix, then " fd=N" when
+// withFd, then " flags=...", built in one buffer.
 func openData(prefix string, withFd bool, dirfd, flags int) string {
 	var b strings.Builder
 	b.Grow(len(prefix) + 64)

@@ -80,10 +80,10 @@ func (r *Region) Close() error {
 }
 
 // Put copies parts into slot (see Layout) through the tracer's mapping and
-// appends the address of each part in a tracee to dst. A plain memory write: no
-// syscall, and no tracee can observe a half-written part in a way that
-// matters, since only the thread that owns the slot uses it and it is
-// stopped.
+// appends the address of each part in a tracee to dst. A plain memory
+// write: no syscall, and no tracee can observe a half-written part in a
+// way that matters, since only the thread that owns the slot uses it and
+// it is stopped.
 func (r *Region) Put(dst []uint64, slot int, parts ...[]byte) ([]uint64, error) {
 	n := len(dst)
 	offs, err := Layout(dst, slot, parts...)
