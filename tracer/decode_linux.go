@@ -382,6 +382,8 @@ func decode(c *call, name string, a [6]uint64, r argReader, source string, uid i
 		return c
 	}
 	if len(c.facets) > 0 {
+		// The syscall facet (appended last) shows the primary facet's Data,
+		// an open's still to be rendered (Facet.open).
 		syscallFacet(path, c.facets[0].Data)
 		c.facets[len(c.facets)-1].open = c.facets[0].open
 	}

@@ -63,7 +63,7 @@ func (f *runFlags) register(fs *flag.FlagSet, getenv func(string) string) {
 	fs.StringVar(&f.visibility, "visibility", envOr(getenv, "BLUELOCK_VISIBILITY", "process,file,network"),
 		"operations logged when no policy matched: process,file,network,capabilities,syscall or none (BLUELOCK_VISIBILITY)")
 	fs.StringVar(&f.emit, "emit", envOr(getenv, "BLUELOCK_EMIT", defEmit),
-		"where events go: stdout, file:PATH or sidekick (SIDEKICK_URL) (BLUELOCK_EMIT)")
+		"where events go: stdout, file:PATH or sidekick (SIDEKICK_URL, default http://localhost:2801/) (BLUELOCK_EMIT)")
 	fs.StringVar(&f.postureFile, "posture-file", getenv("BLUELOCK_POSTURE_FILE"), "default file (and process) posture: block or audit (BLUELOCK_POSTURE_FILE)")
 	fs.StringVar(&f.postureNet, "posture-network", getenv("BLUELOCK_POSTURE_NETWORK"), "default network posture: block or audit (BLUELOCK_POSTURE_NETWORK)")
 	fs.StringVar(&f.postureCaps, "posture-capabilities", getenv("BLUELOCK_POSTURE_CAPABILITIES"), "default capabilities posture: block or audit (BLUELOCK_POSTURE_CAPABILITIES)")
