@@ -148,3 +148,35 @@ func parseWithEnv(name, value string, args []string) (runFlags, error) {
 	err := fs.Parse(args) // before f is copied out: the flags write into it
 	return f, err
 }
+
+// TestUsageExits: -h prints the usage and exits 0; every bad variable
+// behind a flag is named, not only the last one read, with exit 2.
+func TestUsageExits(t *testing.T) {
+	for _, c := range []struct {
+		name     string
+		args     []string
+		env      map[string]string
+		want     int
+		contains []string
+	}{
+		{name: "help", args: []string{"-h"}, want: 0, contains: []string{"usage: bluelock", "-visibility"}},
+		{name: "help-long", args: []string{"--help"}, want: 0, contains: []string{"usage: bluelock"}},
+		{name: "unknown-flag", args: []string{"--no-such-flag", "true"}, want: 2, contains: []string{"no-such-flag"}},
+		{name: "two-bad-variables", args: []string{"true"}, want: 2,
+			env:      map[string]string{"BLUELOCK_PIN_OPENS": "off", "BLUELOCK_SPIN": "fast"},
+			contains: []string{`BLUELOCK_PIN_OPENS="off"`, `BLUELOCK_SPIN="fast"`}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var stderr strings.Builder
+			code := runMain(c.args, func(k string) string { return c.env[k] }, &stderr)
+			if code != c.want {
+				t.Fatalf("exit %d, want %d; stderr %q", code, c.want, stderr.String())
+			}
+			for _, s := range c.contains {
+				if !strings.Contains(stderr.String(), s) {
+					t.Errorf("stderr %q lacks %q", stderr.String(), s)
+				}
+			}
+		})
+	}
+}

@@ -42,8 +42,8 @@ type runFlags struct {
 	protect     string
 	pinOpens    bool
 	spin        spinValue
-	// envErr is a bad value of an environment variable behind a flag,
-	// reported before anything starts.
+	// envErr holds the bad values of environment variables behind flags,
+	// each reported before anything starts.
 	envErr  error
 	sources source.Config
 }
@@ -74,7 +74,7 @@ func (f *runFlags) register(fs *flag.FlagSet, getenv func(string) string) {
 	if v := getenv("BLUELOCK_PIN_OPENS"); v != "" {
 		b, err := strconv.ParseBool(v)
 		if err != nil {
-			f.envErr = fmt.Errorf("BLUELOCK_PIN_OPENS=%q: want true or false", v)
+			f.envErr = errors.Join(f.envErr, fmt.Errorf("BLUELOCK_PIN_OPENS=%q: want true or false", v))
 		}
 		pin = err != nil || b
 	}
@@ -83,7 +83,7 @@ func (f *runFlags) register(fs *flag.FlagSet, getenv func(string) string) {
 	f.spin = spinValue(tracer.DefaultSpin)
 	if v := getenv("BLUELOCK_SPIN"); v != "" {
 		if err := f.spin.Set(v); err != nil {
-			f.envErr = fmt.Errorf("BLUELOCK_SPIN=%q: %w", v, err)
+			f.envErr = errors.Join(f.envErr, fmt.Errorf("BLUELOCK_SPIN=%q: %w", v, err))
 		}
 	}
 	fs.Var(&f.spin, "spin",
@@ -130,6 +130,9 @@ func runMain(args []string, getenv func(string) string, stderr io.Writer) int {
 	var f runFlags
 	f.register(fs, getenv)
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0 // -h asked for the usage, which Parse printed
+		}
 		return 2
 	}
 	if f.envErr != nil {
@@ -197,7 +200,7 @@ func run(cmd []string, f runFlags, getenv func(string) string, logger *slog.Logg
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
-	info := container.Detect(ctx, logger)
+	info := container.DetectWith(ctx, container.Config{PodInfoDir: f.sources.PodInfoDir}, logger)
 	store := policy.NewStore(policy.Options{
 		ContainerName:       info.ContainerName,
 		Namespace:           info.NamespaceName,

@@ -50,6 +50,9 @@ type Config struct {
 	FS fs.FS
 	// Getenv reads the environment.
 	Getenv func(string) string
+	// PodInfoDir is the downward API directory (--podinfo-dir); empty:
+	// BLUELOCK_PODINFO_DIR, else /etc/podinfo.
+	PodInfoDir string
 	// Hostname returns the host name (os.Hostname).
 	Hostname func() (string, error)
 	// Client is used for the ECS task metadata endpoint.
@@ -135,7 +138,7 @@ func (d *detector) detect(ctx context.Context) Info {
 	info.ContainerName = env(EnvContainerName)
 	info.ClusterName = env(EnvClusterName)
 	info.ContainerImage = env(EnvContainerImage)
-	d.readPodInfo(&info, first(env(EnvPodInfoDir), DefaultPodInfoDir))
+	d.readPodInfo(&info, first(d.cfg.PodInfoDir, env(EnvPodInfoDir), DefaultPodInfoDir))
 
 	info.ContainerID = env(EnvContainerID)
 	if info.ContainerID == "" {

@@ -169,6 +169,7 @@ func TestDetectKubernetes(t *testing.T) {
 	tests := []struct {
 		name string
 		fs   fstest.MapFS
+		dir  string // Config.PodInfoDir
 		env  map[string]string
 		want Info
 	}{
@@ -200,6 +201,18 @@ func TestDetectKubernetes(t *testing.T) {
 				ContainerID: testID, Labels: "app=x", LabelsMap: map[string]string{"app": "x"}},
 		},
 		{
+			name: "podinfo dir from Config (--podinfo-dir) over BLUELOCK_PODINFO_DIR",
+			fs: fstest.MapFS{
+				"proc/self/cgroup": {Data: fixture(t, "cgroup/v1-host")},
+				"run/flag/labels":  {Data: []byte("app=\"flag\"\n")},
+				"run/env/labels":   {Data: []byte("app=\"env\"\n")},
+			},
+			dir: "/run/flag",
+			env: map[string]string{"BLUELOCK_PODINFO_DIR": "/run/env", "POD_NAMESPACE": "ns"},
+			want: Info{ClusterName: "default", HostName: "web-7d9f8c6b5-x2x9q", NamespaceName: "ns",
+				Labels: "app=flag", LabelsMap: map[string]string{"app": "flag"}},
+		},
+		{
 			name: "nothing known: KubeArmor's defaults",
 			fs:   fstest.MapFS{"proc/self/cgroup": {Data: fixture(t, "cgroup/v1-host")}},
 			want: Info{ClusterName: "default", HostName: "web-7d9f8c6b5-x2x9q", NamespaceName: "container_namespace"},
@@ -213,7 +226,8 @@ func TestDetectKubernetes(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got := DetectWith(t.Context(), Config{FS: tc.fs, Getenv: envFunc(tc.env), Hostname: hostname("web-7d9f8c6b5-x2x9q")}, nil)
+			got := DetectWith(t.Context(), Config{FS: tc.fs, Getenv: envFunc(tc.env), Hostname: hostname("web-7d9f8c6b5-x2x9q"),
+				PodInfoDir: tc.dir}, nil)
 			if !reflect.DeepEqual(got, tc.want) {
 				t.Errorf("got  %+v\nwant %+v", got, tc.want)
 			}
