@@ -89,7 +89,7 @@ func (f *runFlags) register(fs *flag.FlagSet, getenv func(string) string) {
 	fs.Var(&f.spin, "spin",
 		"how long the tracer polls for the next syscall stop before it sleeps, which saves the CPU wake-ups of syscalls in quick succession; 0 never polls (BLUELOCK_SPIN)")
 	fs.StringVar(&f.logLevel, "log-level", envOr(getenv, "BLUELOCK_LOG_LEVEL", "info"), "debug, info, warn or error (BLUELOCK_LOG_LEVEL)")
-	f.sources.RegisterFlags(fs)
+	f.sources.RegisterFlags(fs, getenv)
 }
 
 // spinValue is --spin: a duration from 0 (never poll) to tracer.MaxSpin.

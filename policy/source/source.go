@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -62,10 +61,8 @@ type Config struct {
 }
 
 // RegisterFlags adds the delivery flags to fs, with defaults from the
-// BLUELOCK_* environment.
-func (c *Config) RegisterFlags(fs *flag.FlagSet) { c.registerFlags(fs, os.Getenv) }
-
-func (c *Config) registerFlags(fs *flag.FlagSet, getenv func(string) string) {
+// BLUELOCK_* environment that getenv reads (os.Getenv in the binary).
+func (c *Config) RegisterFlags(fs *flag.FlagSet, getenv func(string) string) {
 	env := func(name, def string) string {
 		if v, ok := lookup(getenv, name); ok {
 			return v

@@ -77,7 +77,7 @@ func baseConfig(t *testing.T) Config {
 	t.Helper()
 	var cfg Config
 	fs := flag.NewFlagSet("t", flag.ContinueOnError)
-	cfg.registerFlags(fs, func(string) string { return "" })
+	cfg.RegisterFlags(fs, func(string) string { return "" })
 	cfg.API = api.ServerConfig{} // no listeners unless a case asks
 	cfg.K8s = "false"
 	cfg.Poll = time.Millisecond
@@ -190,7 +190,7 @@ func TestStartRefusesBadConfiguration(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var cfg Config
 			fs := flag.NewFlagSet("t", flag.ContinueOnError)
-			cfg.registerFlags(fs, func(k string) string { return tc.env[k] })
+			cfg.RegisterFlags(fs, func(k string) string { return tc.env[k] })
 			cfg.API.HTTPAddr = "off"
 			if cfg.API.GRPCAddr == DefaultGRPCAddr {
 				cfg.API.GRPCAddr = "off"
@@ -241,7 +241,7 @@ func TestFlagsAndEnv(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var cfg Config
 			fs := flag.NewFlagSet("t", flag.ContinueOnError)
-			cfg.registerFlags(fs, func(k string) string { return env[k] })
+			cfg.RegisterFlags(fs, func(k string) string { return env[k] })
 			if err := fs.Parse(tc.args); err != nil {
 				t.Fatal(err)
 			}
@@ -252,7 +252,7 @@ func TestFlagsAndEnv(t *testing.T) {
 	}
 	// Built-in defaults without env: fail closed, 30s, loopback listeners.
 	var cfg Config
-	cfg.registerFlags(flag.NewFlagSet("t", flag.ContinueOnError), func(string) string { return "" })
+	cfg.RegisterFlags(flag.NewFlagSet("t", flag.ContinueOnError), func(string) string { return "" })
 	if !cfg.FailClosed || cfg.Wait != DefaultWait || cfg.API.GRPCAddr != "127.0.0.1:32766" || cfg.API.HTTPAddr != "127.0.0.1:2802" || cfg.WaitAPI {
 		t.Fatalf("defaults %+v", cfg)
 	}
@@ -285,7 +285,7 @@ func TestStartWithTheRealStore(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			var cfg Config
-			cfg.registerFlags(flag.NewFlagSet("t", flag.ContinueOnError), func(string) string { return "" })
+			cfg.RegisterFlags(flag.NewFlagSet("t", flag.ContinueOnError), func(string) string { return "" })
 			cfg.Files, cfg.Wait, cfg.K8s = tc.files, 300*time.Millisecond, "false"
 			cfg.API = api.ServerConfig{}
 			store := policy.NewStore(policy.Options{Namespace: "default", Labels: map[string]string{"app": "web"}})
