@@ -186,20 +186,23 @@ func Run(ctx context.Context, cfg Config, built []BuiltOutput, o RunOptions) err
 		defer probeSrv.Close() // probes answer until the drain is over
 	}
 	drainErr := d.Shutdown(sctx)
-	if gs != nil {
-		stopped := make(chan struct{})
-		go func() { gs.GracefulStop(); close(stopped) }()
-		select {
-		case <-stopped:
-		case <-time.After(time.Second): // streaming clients never finish on their own
-			gs.Stop()
-		}
-	}
+	// Outputs close before gRPC stops: closing the relay ends its streams,
+	// each after sending what the drain gave it, which GracefulStop waits
+	// for.
 	for _, b := range built {
 		if c, ok := b.Output.(io.Closer); ok {
 			if err := c.Close(); err != nil {
 				log.Warn("close output", "output", b.Name, "err", err)
 			}
+		}
+	}
+	if gs != nil {
+		stopped := make(chan struct{})
+		go func() { gs.GracefulStop(); close(stopped) }()
+		select {
+		case <-stopped:
+		case <-time.After(time.Second): // a stream still sending to a slow client
+			gs.Stop()
 		}
 	}
 	if serveErr != nil {

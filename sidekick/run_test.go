@@ -10,6 +10,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"io"
 	"math/big"
@@ -24,10 +25,14 @@ import (
 	"testing"
 	"time"
 
+	pb "github.com/kubearmor/KubeArmor/protobuf"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/bluelock/bluelock/outputs"
+	"github.com/bluelock/bluelock/outputs/relay"
 	"github.com/bluelock/bluelock/outputs/stdout"
 	"github.com/bluelock/bluelock/outputs/webhook"
 	"github.com/bluelock/bluelock/sidekick"
@@ -56,6 +61,7 @@ func (w lineWriter) Write(p []byte) (int, error) {
 
 type running struct {
 	url    string
+	grpc   net.Addr // nil when gRPC is off
 	cancel context.CancelFunc
 	done   chan error
 	reg    *prometheus.Registry
@@ -80,7 +86,8 @@ func startWith(t testing.TB, cfg sidekick.Config, built []sidekick.BuiltOutput, 
 	r := &running{cancel: cancel, done: make(chan error, 1), reg: prometheus.NewRegistry()}
 	ready := make(chan net.Addr, 1)
 	go func() {
-		r.done <- sidekick.Run(ctx, cfg, built, sidekick.RunOptions{Registry: r.reg, Dispatch: dopts, Ready: func(h, _ net.Addr) { ready <- h }})
+		r.done <- sidekick.Run(ctx, cfg, built, sidekick.RunOptions{Registry: r.reg, Dispatch: dopts,
+			Ready: func(h, g net.Addr) { r.grpc = g; ready <- h }})
 	}()
 	select {
 	case a := <-ready:
@@ -319,6 +326,55 @@ func TestGracefulDrain(t *testing.T) {
 	}
 	if got.Load() != 50 {
 		t.Errorf("webhook got %d of 50 after the drain", got.Load())
+	}
+}
+
+// Shutdown with a karmor-like client watching the relay: the client gets
+// every event posted before the shutdown, then a clean end of stream, not
+// the transport cut of a gRPC Stop (which took a second, too).
+func TestShutdownEndsRelayStreams(t *testing.T) {
+	t.Parallel()
+	rl, err := relay.New(relay.Config{Enabled: true, ClientBuffer: relay.DefaultClientBuffer, Backlog: relay.DefaultBacklog}, outputs.Deps{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := start(t, sidekick.Config{GRPCListenAddress: "127.0.0.1:0"}, []sidekick.BuiltOutput{routeFor(rl)}, dispatch.Options{})
+	conn, err := grpc.NewClient(r.grpc.String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	logs, err := pb.NewLogServiceClient(conn).WatchLogs(ctx, &pb.RequestMessage{Filter: "all"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := logs.Header(); err != nil { // subscribed
+		t.Fatal(err)
+	}
+	if code, _ := post(t, http.DefaultClient, r.url, ndjson(50)); code != 200 {
+		t.Fatalf("POST = %d", code)
+	}
+	if err := r.stop(t); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	got := 0
+	for {
+		l, err := logs.Recv()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("after %d logs the stream ended with %v, want a clean end", got, err)
+		}
+		if l.GetPID() != int32(got+1) {
+			t.Fatalf("log %d has PID %d, want %d", got, l.GetPID(), got+1)
+		}
+		got++
+	}
+	if got != 50 {
+		t.Errorf("the client got %d of the 50 logs posted before the shutdown", got)
 	}
 }
 

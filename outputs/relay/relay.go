@@ -111,19 +111,11 @@ func (r *Relay) ServerOptions() ([]grpc.ServerOption, error) {
 	return append(opts, grpc.Creds(creds)), nil
 }
 
-// Close ends every open stream. Send keeps working (into the backlog).
+// Close ends every open stream, each once it has sent what its buffer
+// holds. Send keeps working (into the backlog).
 func (r *Relay) Close() error {
 	r.once.Do(func() { close(r.done) })
 	return nil
-}
-
-func (r *Relay) closed() bool {
-	select {
-	case <-r.done:
-		return true
-	default:
-		return false
-	}
 }
 
 // HealthCheck echoes the nonce, which karmor and the relay compare.
@@ -199,11 +191,24 @@ func serve[T any](r *Relay, t *topic[*T], stream grpc.ServerStreamingServer[T]) 
 		case <-ctx.Done():
 			return nil
 		case <-r.done:
+			// Close comes after the sidekick's drain: what is in this
+			// stream's buffer by now goes out before the stream ends (only
+			// that much, should Send go on publishing).
+			for n := len(sub.ch); n > 0; n-- {
+				v := <-sub.ch
+				if ctx.Err() != nil {
+					unsent = append(unsent, v)
+					return nil
+				}
+				if err := stream.Send(v); err != nil {
+					return err
+				}
+			}
 			return nil
 		case v := <-sub.ch:
 			// The select picks at random among ready cases: do not hand
 			// an event to a stream that is already over; keep it.
-			if ctx.Err() != nil || r.closed() {
+			if ctx.Err() != nil {
 				unsent = append(unsent, v)
 				return nil
 			}

@@ -290,6 +290,40 @@ func TestCloseEndsStreams(t *testing.T) {
 	}
 }
 
+// Close comes after the sidekick's drain: a stream sends what its buffer
+// holds before it ends, so events delivered to the relay reach a watching
+// client even at shutdown.
+func TestCloseSendsBuffered(t *testing.T) {
+	t.Parallel()
+	h := start(t, defaultConfig())
+	ctx := testCtx(t)
+	as := h.watchAlerts(t, ctx, "all")
+	const n = 1000 // within the stream's buffer (DefaultClientBuffer)
+	for i := range n {
+		h.send(t, schema.NewAlert(alert(i)))
+	}
+	if err := h.relay.Close(); err != nil {
+		t.Fatal(err)
+	}
+	got := 0
+	for {
+		a, err := as.Recv()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("after %d alerts: %v", got, err)
+		}
+		if want := alert(got).Resource; a.GetResource() != want {
+			t.Fatalf("alert %d is %q, want %q", got, a.GetResource(), want)
+		}
+		got++
+	}
+	if got != n {
+		t.Errorf("the stream ended after %d of %d alerts sent before Close", got, n)
+	}
+}
+
 func TestBacklogDeliveredToFirstSubscriber(t *testing.T) {
 	t.Parallel()
 	cfg := defaultConfig()
