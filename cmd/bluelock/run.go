@@ -271,17 +271,31 @@ func sidekickURL(emitSpec string, getenv func(string) string) string {
 
 // newEmitter builds the event sink named by spec.
 func newEmitter(spec string, info container.Info, getenv func(string) string, logger *slog.Logger) (tracer.Emitter, func(context.Context) error, error) {
+	// A Writer takes the same queue bounds as the sidekick emitter, and
+	// fills its drop reports' container fields the same way.
+	writerConfig := func() (emit.WriterConfig, error) {
+		events, bytes, err := emit.QueueBoundsFromEnv(getenv)
+		return emit.WriterConfig{MaxQueueEvents: events, MaxQueueBytes: bytes, Container: info}, err
+	}
 	switch {
 	case spec == "stdout":
-		w := emit.NewWriter(os.Stdout)
+		cfg, err := writerConfig()
+		if err != nil {
+			return nil, nil, err
+		}
+		w := emit.NewWriterWith(cfg, os.Stdout, logger)
 		return w, w.Close, nil
 	case strings.HasPrefix(spec, "file:"):
+		cfg, err := writerConfig()
+		if err != nil {
+			return nil, nil, err
+		}
 		path := strings.TrimPrefix(spec, "file:")
 		fh, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 		if err != nil {
 			return nil, nil, fmt.Errorf("--emit %s: %w", spec, err)
 		}
-		w := emit.NewWriter(fh)
+		w := emit.NewWriterWith(cfg, fh, logger)
 		return w, func(ctx context.Context) error {
 			return errors.Join(w.Close(ctx), fh.Close())
 		}, nil

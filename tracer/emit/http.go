@@ -93,13 +93,22 @@ func HTTPConfigFromEnv(getenv func(string) string) (HTTPConfig, error) {
 		CertFile: getenv("SIDEKICK_CERT_FILE"),
 		KeyFile:  getenv("SIDEKICK_KEY_FILE"),
 	}
+	var err error
+	cfg.MaxQueueEvents, cfg.MaxQueueBytes, err = QueueBoundsFromEnv(getenv)
+	return cfg, err
+}
+
+// QueueBoundsFromEnv reads the queue bounds every emitter takes,
+// BLUELOCK_EMIT_QUEUE_EVENTS and BLUELOCK_EMIT_QUEUE_BYTES: 0 where unset
+// (the default), an error naming each value that is not a positive integer.
+func QueueBoundsFromEnv(getenv func(string) string) (events, bytes int, err error) {
 	var errs []error
 	for _, e := range []struct {
 		name string
 		dst  *int
 	}{
-		{"BLUELOCK_EMIT_QUEUE_EVENTS", &cfg.MaxQueueEvents},
-		{"BLUELOCK_EMIT_QUEUE_BYTES", &cfg.MaxQueueBytes},
+		{"BLUELOCK_EMIT_QUEUE_EVENTS", &events},
+		{"BLUELOCK_EMIT_QUEUE_BYTES", &bytes},
 	} {
 		v := getenv(e.name)
 		if v == "" {
@@ -112,7 +121,7 @@ func HTTPConfigFromEnv(getenv func(string) string) (HTTPConfig, error) {
 		}
 		*e.dst = n
 	}
-	return cfg, errors.Join(errs...)
+	return events, bytes, errors.Join(errs...)
 }
 
 func (c *HTTPConfig) setDefaults() {

@@ -555,3 +555,30 @@ func TestHTTPEmitNeverBlocks(t *testing.T) {
 	defer cancel()
 	_ = h.Close(cctx)
 }
+
+func TestQueueBoundsFromEnv(t *testing.T) {
+	for _, tc := range []struct {
+		name          string
+		env           map[string]string
+		events, bytes int
+		wantErr       []string
+	}{
+		{name: "unset", env: nil},
+		{name: "both", env: map[string]string{"BLUELOCK_EMIT_QUEUE_EVENTS": "500", "BLUELOCK_EMIT_QUEUE_BYTES": "65536"}, events: 500, bytes: 65536},
+		{name: "zero", env: map[string]string{"BLUELOCK_EMIT_QUEUE_EVENTS": "0"}, wantErr: []string{`BLUELOCK_EMIT_QUEUE_EVENTS="0"`}},
+		{name: "both bad", env: map[string]string{"BLUELOCK_EMIT_QUEUE_EVENTS": "many", "BLUELOCK_EMIT_QUEUE_BYTES": "-1"},
+			wantErr: []string{`BLUELOCK_EMIT_QUEUE_EVENTS="many"`, `BLUELOCK_EMIT_QUEUE_BYTES="-1"`}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			events, bytes, err := QueueBoundsFromEnv(func(k string) string { return tc.env[k] })
+			for _, w := range tc.wantErr {
+				if err == nil || !strings.Contains(err.Error(), w) {
+					t.Errorf("err = %v, want one naming %s", err, w)
+				}
+			}
+			if tc.wantErr == nil && (err != nil || events != tc.events || bytes != tc.bytes) {
+				t.Errorf("= %d, %d, %v; want %d, %d", events, bytes, err, tc.events, tc.bytes)
+			}
+		})
+	}
+}
