@@ -77,9 +77,13 @@ func ClassifyTransportError(ctx context.Context, err error) error {
 	return &SendError{Err: err, Retryable: true, Reason: "network"}
 }
 
+// MaxRetryAfter caps every server-given wait, so a hostile or broken server
+// cannot park an output forever.
+const MaxRetryAfter = 10 * time.Minute
+
 // ParseRetryAfter reads a Retry-After header: delta-seconds or an HTTP date.
-// It returns 0 when absent or unreadable, and caps the wait at 10 minutes so
-// a hostile or broken server cannot park an output forever.
+// It returns 0 when absent or unreadable, and caps the wait at
+// MaxRetryAfter.
 func ParseRetryAfter(v string, now time.Time) time.Duration {
 	v = strings.TrimSpace(v)
 	if v == "" {
@@ -99,10 +103,7 @@ func ParseRetryAfter(v string, now time.Time) time.Duration {
 	} else {
 		return 0
 	}
-	if d > 10*time.Minute {
-		d = 10 * time.Minute
-	}
-	return d
+	return min(d, MaxRetryAfter)
 }
 
 // RedactURL keeps scheme and host of a URL and hides its path, query and

@@ -87,7 +87,8 @@ func (s *Slack) classify(ctx context.Context, err error, rec *response) error {
 		}
 		return nil
 	case errors.As(err, &rl):
-		return &outputs.SendError{Err: fmt.Errorf("slack: %w", rl), Retryable: true, RetryAfter: rl.RetryAfter, Reason: "ratelimit"}
+		// slack-go parsed the Retry-After itself: cap it as ParseRetryAfter does.
+		return &outputs.SendError{Err: fmt.Errorf("slack: %w", rl), Retryable: true, RetryAfter: min(rl.RetryAfter, outputs.MaxRetryAfter), Reason: "ratelimit"}
 	case errors.As(err, &sc):
 		e := fmt.Errorf("slack: HTTP %d: %s", sc.Code, rec.snippet())
 		switch {

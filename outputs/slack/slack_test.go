@@ -295,6 +295,7 @@ func TestSendClassification(t *testing.T) {
 		{name: "200 empty", reply: reply{status: 200}, wantErr: true, reason: "invalid"},
 		{name: "429 seconds", reply: reply{status: 429, retryAfter: "7", body: "rate_limited"}, wantErr: true, retryable: true, reason: "ratelimit", retryAfter: 7 * time.Second},
 		{name: "429 no header", reply: reply{status: 429}, wantErr: true, retryable: true, reason: "ratelimit"},
+		{name: "429 a day", reply: reply{status: 429, retryAfter: "86400", body: "rate_limited"}, wantErr: true, retryable: true, reason: "ratelimit", retryAfter: outputs.MaxRetryAfter},
 		{name: "429 http date", reply: reply{status: 429, retryAfter: httpDate}, wantErr: true, retryable: true, reason: "ratelimit", retryAfter: 60 * time.Second, minRetry: true},
 		{name: "500", reply: reply{status: 500, body: "<html>oops</html>"}, wantErr: true, retryable: true, reason: "5xx"},
 		{name: "503 retry-after", reply: reply{status: 503, retryAfter: "3"}, wantErr: true, retryable: true, reason: "5xx", retryAfter: 3 * time.Second},
