@@ -331,7 +331,8 @@ func (t *tracer) loop() (int, error) {
 // wait returns the next wait status. While stops come in quick succession
 // it polls for up to the spin budget, yielding the CPU between polls,
 // before it sleeps in wait4, unless a process was just created or exec'd
-// (spin.go says why).
+// (spin.go says why). With no stop pending it first does the exe reads
+// queued for warmExes.
 //
 // Precondition: runs on the tracer's locked OS thread.
 func (t *tracer) wait() (int, unix.WaitStatus, error) {
